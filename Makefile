@@ -1,0 +1,85 @@
+# bgjobs: every command in the README is a target here.
+#   make up           local cluster (kwok) running the system
+#   make test         lint + unit + integration tests (what CI runs)
+# `make help` lists the rest.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+TOOLBIN     := $(shell hack/toolchain.sh --print-bin)
+KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+export PATH := $(TOOLBIN):$(PATH)
+
+APT_PACKAGES := redis-server
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install the Debian packages the tests need (redis-server)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "[deps] installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=25.1'
+	$(PY) -m pip install -q -e . --group dev
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## create .venv with bgjobs and the dev tools
+
+.PHONY: toolchain
+toolchain: ## build or reuse the cached cluster binaries (~/.cache/bgjobs)
+	hack/toolchain.sh
+
+.PHONY: cluster-up
+cluster-up: toolchain ## start the local kwok cluster; kubeconfig in .cluster/kubeconfig
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## delete the local cluster
+	hack/cluster.sh down
+
+.PHONY: cluster-status
+cluster-status: ## is the local cluster up?
+	hack/cluster.sh status
+
+.PHONY: env
+env: ## print exports for the local cluster: eval "$$(make -s env)"
+	@echo "export PATH=$(TOOLBIN):\$$PATH KUBECONFIG=$(KUBECONFIG_LOCAL)"
+
+.PHONY: up
+up: deps venv cluster-up ## bring up the local cluster and run the system
+	@echo "[up] the local cluster is up; next: eval \"\$$(make -s env)\" && kubectl get nodes"
+
+.PHONY: lint
+lint: venv ## ruff (lint and format check) and mypy --strict
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: venv ## format the code
+	$(VENV)/bin/ruff format operator tests
+	$(VENV)/bin/ruff check --fix operator tests
+
+.PHONY: test-unit
+test-unit: venv ## unit tests only (no cluster, no Redis)
+	$(PY) -m pytest -m unit
+
+.PHONY: test
+test: deps venv toolchain lint ## lint, then unit and integration tests against the local cluster and Redis
+	$(PY) -m pytest -m "unit or integration"
+
+.PHONY: clean
+clean: ## remove the venv and local state (not the toolchain cache)
+	rm -rf $(VENV) .cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,11 @@
+"""bgjobs: Kubernetes-native background jobs.
+
+Users declare work as BackgroundJob and JobSchedule custom resources; a kopf
+operator orders them by priority in Redis and runs each attempt as a batch/v1
+Job. See ``../shared/design/api.md`` in the design repository for the contract.
+"""
+
+__version__ = "0.1.0"
+
+API_GROUP = "bgjobs.io"
+API_VERSION = "v1alpha1"

@@ -1,0 +1,28 @@
+"""Command-line entry point: ``python -m bgjobs`` / ``bgjobs``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bgjobs import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bgjobs",
+        description="bgjobs: Kubernetes-native background jobs (operator).",
+    )
+    parser.add_argument("--version", action="version", version=f"bgjobs {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    parser.parse_args(argv)
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure decision logic: no I/O, the clock is always passed in."""

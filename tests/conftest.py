@@ -1,0 +1,90 @@
+"""Shared pytest fixtures: the cluster, Redis, a Kubernetes client, a namespace.
+
+Tests under ``tests/unit`` are marked ``unit`` and must not touch the network;
+``tests/integration`` and ``tests/e2e`` get the ``integration``/``e2e`` marker
+and run against a real API server (see ``support/cluster.py``) and a real
+``redis-server`` started here on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from tests.support.cluster import Cluster, ensure_cluster
+from tests.support.poll import eventually
+from tests.support.redis_server import RedisServer
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(HERE)
+        layer = rel.parts[0]
+        if layer in {"unit", "integration", "e2e"}:
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A reachable Kubernetes API server for the whole session."""
+    found = ensure_cluster()
+    os.environ["KUBECONFIG"] = str(found.kubeconfig)
+    yield found
+    found.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's Redis, emptied before each test."""
+    conn = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await conn.flushall()
+    yield conn
+    await conn.aclose()
+
+
+@pytest.fixture
+async def api(cluster: Cluster) -> AsyncIterator[ApiClient]:
+    """An async Kubernetes API client for one test."""
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
+    async with ApiClient(cfg) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{base}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(api)
+    await core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"bgjobs.io/test": "true"})
+        )
+    )
+
+    async def default_service_account() -> bool:
+        accounts = await core.list_namespaced_service_account(name)
+        return any(sa.metadata.name == "default" for sa in accounts.items)
+
+    # Pods are refused until the controller manager has made the namespace's
+    # default ServiceAccount.
+    await eventually(default_service_account, within=30, what=f"ServiceAccount {name}/default")
+    yield name
+    await core.delete_namespace(name, propagation_policy="Background")

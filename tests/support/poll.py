@@ -1,0 +1,38 @@
+"""Polling with a deadline: the only way tests wait for the cluster.
+
+Tests never sleep to synchronise; they poll a probe until it returns a truthy
+value or the deadline passes, and then fail saying what they waited for and
+what they saw last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Timeout(AssertionError):
+    """The probe never returned a truthy value before the deadline."""
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    within: float = 30.0,
+    interval: float = 0.1,
+    what: str = "the condition",
+) -> T:
+    """Return the first truthy value of ``await probe()``; fail after ``within`` s."""
+    deadline = time.monotonic() + within
+    last: object = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise Timeout(f"timed out after {within:.0f}s waiting for {what}; last seen: {last!r}")
+        await asyncio.sleep(interval)
