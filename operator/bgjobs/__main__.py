@@ -1,27 +1,133 @@
-"""Command-line entry point: ``python -m bgjobs`` / ``bgjobs``."""
+"""Command line: ``bgjobs run`` (also ``python -m bgjobs run``) starts the operator."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from bgjobs import __version__
+from bgjobs.settings import Settings
+
+EXAMPLES = """\
+examples:
+  # against the local cluster, a registry file, a local Redis, one namespace
+  bgjobs run --registry-file examples/registry.yaml -n default
+
+  # in the cluster (what the Helm chart runs)
+  bgjobs run --registry-configmap bgjobs/bgjobs-registry --all-namespaces --log-format json
+
+Every flag has a BGJOBS_* environment variable (see --help of each flag).
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bgjobs",
-        description="bgjobs: Kubernetes-native background jobs (operator).",
+        description="bgjobs: Kubernetes-native background jobs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bgjobs {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser(
+        "run",
+        help="run the operator",
+        description="Run the bgjobs operator (kopf) until interrupted.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env = Settings.from_env()
+    run.add_argument("--redis-url", default=env.redis_url, help="BGJOBS_REDIS_URL (%(default)s)")
+    run.add_argument(
+        "--redis-prefix", default=env.redis_prefix, help="BGJOBS_REDIS_PREFIX (%(default)s)"
+    )
+    src = run.add_mutually_exclusive_group()
+    src.add_argument(
+        "--registry-file", default=env.registry_file, help="BGJOBS_REGISTRY_FILE: registry YAML"
+    )
+    src.add_argument(
+        "--registry-configmap",
+        default=env.registry_configmap,
+        metavar="NAMESPACE/NAME",
+        help="BGJOBS_REGISTRY_CONFIGMAP: ConfigMap with key registry.yaml",
+    )
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        default=None,
+        help="watch this namespace (repeatable; BGJOBS_NAMESPACES, comma-separated)",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=env.metrics_port,
+        help="BGJOBS_METRICS_PORT, 0 = off (%(default)s)",
+    )
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8081/healthz",
+        help="kopf liveness endpoint, '' = off (%(default)s)",
+    )
+    run.add_argument("--workers", type=int, default=env.workers, help="BGJOBS_WORKERS")
+    run.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering object name for several replicas (default: standalone)",
+    )
+    run.add_argument("--priority", type=int, default=0, help="kopf peering priority")
+    run.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    run.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from bgjobs.handlers import kopf_app
+
+    env = Settings.from_env()
+    namespaces = [] if args.all_namespaces else (args.namespaces or env.namespaces)
+    settings = Settings(
+        redis_url=args.redis_url,
+        redis_password=env.redis_password,
+        redis_prefix=args.redis_prefix,
+        registry_configmap=args.registry_configmap,
+        registry_file=args.registry_file,
+        namespaces=namespaces,
+        metrics_port=args.metrics_port,
+        workers=args.workers,
+        kubeconfig=env.kubeconfig,
+    )
+    kopf_app.CONFIG = settings
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("bgjobs").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:  # one line per handled watch event is noise
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    kopf.run(
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        priority=args.priority,
+        namespaces=namespaces,
+        clusterwide=not namespaces,
+        liveness_endpoint=args.liveness or None,
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
     parser.print_help()
-    return 0
+    return 2
 
 
 if __name__ == "__main__":

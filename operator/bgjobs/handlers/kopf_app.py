@@ -1,0 +1,57 @@
+"""The kopf side of the operator: startup/cleanup and the watch handlers.
+
+Every watch event only marks its BackgroundJob dirty in the work queue; the
+reconciler does the rest. Attempt Jobs (``app.kubernetes.io/managed-by:
+bgjobs``) mark their owner dirty, so an attempt's outcome is read as soon as
+the Job controller records it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+import kopf
+
+from bgjobs import API_GROUP, API_VERSION
+from bgjobs.manifests.attempt_job import MANAGED_BY
+from bgjobs.models.backgroundjob import KIND, PLURAL
+from bgjobs.runtime.app import Runtime
+from bgjobs.runtime.workqueue import GONE
+from bgjobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Set by ``bgjobs run`` before kopf starts; ``kopf run -m`` uses the environment.
+CONFIG: Settings | None = None
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.networking.error_backoffs = [1, 2, 5, 10]
+    memo.runtime = await Runtime.start(CONFIG or Settings.from_env())
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.stop()
+
+
+@kopf.on.event(API_GROUP, API_VERSION, PLURAL)
+async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    obj = cast(dict[str, Any], event["object"])
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
+async def on_attempt_job(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    obj = cast(dict[str, Any], event["object"])
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_GROUP):
+            memo.runtime.work.add((obj["metadata"]["namespace"], ref["name"]))

@@ -1,0 +1,260 @@
+"""One async Kubernetes client for the operator, returning plain dicts.
+
+Objects come back as the API server's JSON (camelCase keys), so the pure
+logic reads them exactly as ``kubectl get -o json`` shows them. API errors
+are wrapped in a small vocabulary: :class:`NotFound`, :class:`Conflict`,
+:class:`KubeError` (with the server's message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from bgjobs import API_GROUP, API_VERSION
+from bgjobs.models.backgroundjob import PLURAL
+
+log = logging.getLogger(__name__)
+COMPONENT = "bgjobs-operator"
+MERGE = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """An API call failed; ``status`` is the HTTP status, the message the server's."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    pass
+
+
+def _wrap(exc: ApiException, what: str) -> KubeError:
+    message = exc.reason or ""
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        message = json.loads(exc.body or b"").get("message", message)
+    kind = {404: NotFound, 409: Conflict}.get(exc.status or 0, KubeError)
+    return kind(f"{what}: {message}", exc.status)
+
+
+async def _json(response: Any) -> Any:
+    """Read a ``_preload_content=False`` response as JSON."""
+    data = await response.read()
+    response.release()
+    return json.loads(data)
+
+
+class Kube:
+    """Thin async wrappers over the calls the operator needs."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+        """In a pod: the service account; elsewhere: the kubeconfig."""
+        cfg = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        return cls(ApiClient(cfg))
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # BackgroundJobs -------------------------------------------------------
+
+    async def get_bgjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name
+            )
+            return obj
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _wrap(exc, f"get BackgroundJob {namespace}/{name}") from exc
+
+    async def list_bgjobs(self, namespaces: list[str] | None) -> list[dict[str, Any]]:
+        """All BackgroundJobs in ``namespaces`` (None: every namespace)."""
+        items: list[dict[str, Any]] = []
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for ns in scopes:
+            token = None
+            while True:
+                kwargs: dict[str, Any] = {"limit": 500}
+                if token:
+                    kwargs["_continue"] = token
+                try:
+                    if ns is None:
+                        page = await self.custom.list_cluster_custom_object(
+                            API_GROUP, API_VERSION, PLURAL, **kwargs
+                        )
+                    else:
+                        page = await self.custom.list_namespaced_custom_object(
+                            API_GROUP, API_VERSION, ns, PLURAL, **kwargs
+                        )
+                except ApiException as exc:
+                    raise _wrap(exc, "list BackgroundJobs") from exc
+                items.extend(page.get("items", []))
+                token = page.get("metadata", {}).get("continue")
+                if not token:
+                    break
+        return items
+
+    async def patch_bgjob_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        """Merge-patch ``status``; with a resourceVersion, a stale write is a Conflict."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, body, _content_type=MERGE
+            )
+            return obj
+        except ApiException as exc:
+            raise _wrap(exc, f"patch status of BackgroundJob {namespace}/{name}") from exc
+
+    async def patch_bgjob(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        try:
+            obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, patch, _content_type=MERGE
+            )
+            return obj
+        except ApiException as exc:
+            raise _wrap(exc, f"patch BackgroundJob {namespace}/{name}") from exc
+
+    async def delete_bgjob(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        body = client.V1DeleteOptions(
+            propagation_policy="Background",
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+        )
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, body=body
+            )
+            return True
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise _wrap(exc, f"delete BackgroundJob {namespace}/{name}") from exc
+
+    # batch/v1 Jobs and pods -------------------------------------------------
+
+    async def create_job(self, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create the Job; (job, created). An existing Job of that name is returned as is."""
+        ns = manifest["metadata"]["namespace"]
+        name = manifest["metadata"]["name"]
+        try:
+            resp = await self.batch.create_namespaced_job(
+                ns,
+                manifest,  # type: ignore[arg-type]  # a dict is sent as is
+                _preload_content=False,
+            )
+            return await _json(resp), True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _wrap(exc, f"create Job {ns}/{name}") from exc
+        existing = await self.get_job(ns, name)
+        if existing is None:
+            raise Conflict(f"Job {ns}/{name} exists but cannot be read", 409)
+        return existing, False
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
+            job: dict[str, Any] = await _json(resp)
+            return job
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _wrap(exc, f"get Job {namespace}/{name}") from exc
+
+    async def delete_job(self, namespace: str, name: str) -> bool:
+        try:
+            await self.batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background", _preload_content=False
+            )
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _wrap(exc, f"delete Job {namespace}/{name}") from exc
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        try:
+            resp = await self.core.list_namespaced_pod(
+                namespace,
+                label_selector=f"batch.kubernetes.io/job-name={job_name}",
+                _preload_content=False,
+            )
+            pods: list[dict[str, Any]] = (await _json(resp)).get("items", [])
+            return pods
+        except ApiException as exc:
+            raise _wrap(exc, f"list pods of Job {namespace}/{job_name}") from exc
+
+    # ConfigMaps and Events --------------------------------------------------
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            resp = await self.core.read_namespaced_config_map(
+                name, namespace, _preload_content=False
+            )
+            cm: dict[str, Any] = await _json(resp)
+            return cm
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _wrap(exc, f"get ConfigMap {namespace}/{name}") from exc
+
+    async def post_event(
+        self, obj: dict[str, Any], *, type_: str, reason: str, message: str
+    ) -> None:
+        """Record a core/v1 Event about ``obj``; failures are logged, never raised."""
+        meta = obj.get("metadata", {})
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{meta.get('name', 'bgjobs')}.", namespace=meta.get("namespace")
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=obj.get("apiVersion"),
+                kind=obj.get("kind"),
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            reporting_instance=COMPONENT,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        try:
+            await self.core.create_namespaced_event(meta.get("namespace"), event)
+        except ApiException as exc:
+            log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc.reason)

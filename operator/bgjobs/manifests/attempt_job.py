@@ -1,0 +1,119 @@
+"""BackgroundJob + handler config → the batch/v1 Job of one attempt.
+
+The pod gets the handler contract's env (``BGJOB_*``), the registry's image
+and settings, ``backoffLimit: 0`` (bgjobs does the retrying, with backoff),
+``activeDeadlineSeconds`` = the attempt timeout, and a podFailurePolicy that
+ignores disruptions (an evicted pod is replaced inside the same attempt) and
+fails fast on the permanent exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from bgjobs import API_GROUP, API_VERSION
+from bgjobs.logic.naming import attempt_job_name
+from bgjobs.logic.outcome import PERMANENT_EXIT_CODE
+from bgjobs.logic.validation import Effective
+from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec
+from bgjobs.models.registry import HandlerConfig
+
+CONTAINER = "handler"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "bgjobs"}
+LABEL_JOB = f"{API_GROUP}/job"
+LABEL_TYPE = f"{API_GROUP}/type"
+LABEL_ATTEMPT = f"{API_GROUP}/attempt"
+
+
+def attempt_job(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: BackgroundJobSpec,
+    handler: HandlerConfig,
+    settings: Effective,
+    attempt: int,
+) -> dict[str, Any]:
+    job_name = attempt_job_name(name, attempt)
+    labels = {
+        **MANAGED_BY,
+        LABEL_JOB: name if len(name) <= 63 else name[:63].rstrip("-."),
+        LABEL_TYPE: spec.type,
+        LABEL_ATTEMPT: str(attempt),
+    }
+    contract_env = {
+        "BGJOB_PAYLOAD": json.dumps(spec.payload, separators=(",", ":")),
+        "BGJOB_NAME": name,
+        "BGJOB_NAMESPACE": namespace,
+        "BGJOB_UID": uid,
+        "BGJOB_TYPE": spec.type,
+        "BGJOB_ATTEMPT": str(attempt),
+        "BGJOB_IDEMPOTENCY_KEY": uid,
+    }
+    env = [{"name": k, "value": v} for k, v in contract_env.items()]
+    env += [e for e in handler.env if e.get("name") not in contract_env]
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": handler.image,
+        "env": env,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if handler.env_from:
+        container["envFrom"] = handler.env_from
+    if handler.resources:
+        container["resources"] = handler.resources
+    if handler.image_pull_policy:
+        container["imagePullPolicy"] = handler.image_pull_policy
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if handler.service_account_name:
+        pod_spec["serviceAccountName"] = handler.service_account_name
+    if handler.node_selector:
+        pod_spec["nodeSelector"] = handler.node_selector
+    if handler.tolerations:
+        pod_spec["tolerations"] = handler.tolerations
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": KIND,
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": max(1, math.ceil(settings.timeout.total_seconds())),
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": CONTAINER,
+                            "operator": "In",
+                            "values": [PERMANENT_EXIT_CODE],
+                        },
+                    },
+                ]
+            },
+            "template": {
+                "metadata": {
+                    "labels": {**handler.pod_labels, **labels},
+                    "annotations": dict(handler.pod_annotations),
+                },
+                "spec": pod_spec,
+            },
+        },
+    }

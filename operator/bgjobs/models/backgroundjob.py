@@ -1,0 +1,124 @@
+"""The BackgroundJob custom resource (``bgjobs.io/v1alpha1``): spec and status.
+
+Field names, defaults and meanings follow the API contract. Everything a JSON
+schema can say is said here, so the API server refuses bad objects before the
+operator sees them; what it cannot say (payload size, a type with no handler)
+the operator checks with :func:`bgjobs.logic.validation.validate_job`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ConfigDict, Field, model_validator
+
+from bgjobs.models.common import CamelModel, Condition, Duration, HandlerType, Phase, Priority
+
+KIND = "BackgroundJob"
+PLURAL = "backgroundjobs"
+SINGULAR = "backgroundjob"
+SHORT_NAMES = ["bgjob", "bgj"]
+
+
+class RetryPolicy(CamelModel):
+    """How often and how long to wait between retries; unset fields come from the handler."""
+
+    max_retries: int | None = Field(
+        default=None, ge=0, le=100, description="Retries after the first attempt (0 = run once)."
+    )
+    initial_delay: Duration | None = Field(default=None, description="Delay before the 1st retry.")
+    max_delay: Duration | None = Field(default=None, description="Upper bound of any delay.")
+    backoff_factor: float | None = Field(
+        default=None,
+        ge=1.0,
+        le=10.0,
+        description="delay(n) = min(initialDelay * backoffFactor^(n-1), maxDelay).",
+    )
+
+
+class BackgroundJobSpec(CamelModel):
+    """What to run, how urgently, and how to retry it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.runAt) && has(self.delay))",
+                    "message": "spec.runAt and spec.delay are mutually exclusive",
+                    "fieldPath": ".delay",
+                }
+            ]
+        }
+    )
+
+    type: HandlerType = Field(description="Handler type: selects the image from the registry.")
+    priority: Priority | None = Field(
+        default=None,
+        description="Low | Normal | High | Urgent; default: the handler's, else Normal.",
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any JSON object, passed to the handler as BGJOB_PAYLOAD (size-capped).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    retry_policy: RetryPolicy | None = Field(default=None)
+    timeout: Duration | None = Field(
+        default=None, description="Per attempt; default: the handler's, else 10m."
+    )
+    run_at: datetime | None = Field(default=None, description="Not before this time (RFC 3339).")
+    delay: Duration | None = Field(default=None, description="Not before creation + delay.")
+    cancel: bool = Field(
+        default=False, description="true: stop queued or retrying work, end a running attempt."
+    )
+    ttl_after_finished: Duration | None = Field(
+        default=None, description="Delete the object this long after it finished."
+    )
+
+    @model_validator(mode="after")
+    def _run_at_xor_delay(self) -> BackgroundJobSpec:
+        if self.run_at is not None and self.delay is not None:
+            raise ValueError("spec.runAt and spec.delay are mutually exclusive")
+        return self
+
+
+class Attempt(CamelModel):
+    """One attempt: one batch/v1 Job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attempt: int = Field(ge=1)
+    job_name: str
+    pod_name: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = Field(default=None, max_length=4096)
+
+
+class BackgroundJobStatus(CamelModel):
+    """Written by the operator only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    phase: Phase | None = None
+    reason: str | None = None
+    message: str | None = None
+    retry_count: int = Field(default=0, ge=0)
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    job_name: str | None = None
+    result: Any = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    error: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list, max_length=50)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+    handled_retry: str | None = Field(
+        default=None, description="The bgjobs.io/retry annotation value last acted on."
+    )

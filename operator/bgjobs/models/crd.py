@@ -1,0 +1,154 @@
+"""Generate the CustomResourceDefinitions from the models.
+
+``python -m bgjobs.models.crd [--check] [DIR]`` writes (or compares) one YAML
+file per kind into ``crds/``. A unit test fails when the committed files
+drift from the models, so the models stay the single source of truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from bgjobs import API_GROUP, API_VERSION
+from bgjobs.models import backgroundjob as bj
+from bgjobs.models.openapi import structural
+
+HEADER = "# Generated from operator/bgjobs/models by `make crds`: do not edit.\n"
+
+# Fields of a BackgroundJob's spec that may not change once it has started.
+_FROZEN = ["priority", "payload", "retryPolicy", "timeout", "runAt", "delay"]
+
+
+def _same(field: str) -> str:
+    return (
+        f"(has(self.spec.{field}) == has(oldSelf.spec.{field}) && "
+        f"(!has(self.spec.{field}) || self.spec.{field} == oldSelf.spec.{field}))"
+    )
+
+
+IMMUTABLE_ONCE_STARTED = {
+    "rule": (
+        "!has(oldSelf.status) || !has(oldSelf.status.startedAt) || "
+        "(self.spec.type == oldSelf.spec.type && " + " && ".join(_same(f) for f in _FROZEN) + ")"
+    ),
+    "message": "spec is immutable once the job has started, except spec.cancel and "
+    "spec.ttlAfterFinished",
+    "reason": "FieldValueForbidden",
+    "fieldPath": ".spec",
+}
+
+
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return structural(model.model_json_schema(by_alias=True, mode="validation"))
+
+
+def _conditions_as_map(status: dict[str, Any]) -> None:
+    conditions = status["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    conditions["items"]["required"] = ["type", "status"]
+
+
+def backgroundjob_crd() -> dict[str, Any]:
+    status = _model_schema(bj.BackgroundJobStatus)
+    _conditions_as_map(status)
+    schema = {
+        "type": "object",
+        "description": "One unit of background work: run the handler registered for spec.type "
+        "once, retrying by policy, and record the outcome.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": _model_schema(bj.BackgroundJobSpec),
+            "status": status,
+        },
+        "x-kubernetes-validations": [IMMUTABLE_ONCE_STARTED],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{bj.PLURAL}.{API_GROUP}",
+            "labels": {"app.kubernetes.io/name": "bgjobs", "app.kubernetes.io/part-of": "bgjobs"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": bj.KIND,
+                "plural": bj.PLURAL,
+                "singular": bj.SINGULAR,
+                "shortNames": bj.SHORT_NAMES,
+                "categories": ["bgjobs"],
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+                        {
+                            "name": "Priority",
+                            "type": "string",
+                            "jsonPath": ".metadata.labels.bgjobs\\.io/priority",
+                        },
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Retries", "type": "integer", "jsonPath": ".status.retryCount"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {
+                            "name": "Reason",
+                            "type": "string",
+                            "jsonPath": ".status.reason",
+                            "priority": 1,
+                        },
+                    ],
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name → CRD object."""
+    return {f"{API_GROUP}_{bj.PLURAL}.yaml": backgroundjob_crd()}
+
+
+def render(crd: dict[str, Any]) -> str:
+    return HEADER + yaml.safe_dump(crd, sort_keys=False, allow_unicode=True, width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write or check the generated CRDs.")
+    parser.add_argument("directory", nargs="?", default="crds", type=Path)
+    parser.add_argument("--check", action="store_true", help="fail if the files differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, crd in all_crds().items():
+        path: Path = args.directory / name
+        text = render(crd)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print("out of date (run `make crds`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

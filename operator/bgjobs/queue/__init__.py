@@ -1,0 +1,10 @@
+"""The Redis side of dispatch: priority queues, delayed set, running slots.
+
+Redis is an index that can be rebuilt from the BackgroundJob objects at any
+time; it never holds the only copy of anything.
+"""
+
+from bgjobs.queue.keys import Keys
+from bgjobs.queue.redis_queue import Dispatched, RedisQueue
+
+__all__ = ["Dispatched", "Keys", "RedisQueue"]

@@ -1,0 +1,1 @@
+"""The running operator: work queue, reconciler, dispatcher, registry source."""

@@ -1,0 +1,110 @@
+"""Assemble the running operator from settings: clients, registry, queue, loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from prometheus_client import start_http_server
+from redis.asyncio import Redis
+
+from bgjobs.k8s import Kube
+from bgjobs.queue import RedisQueue
+from bgjobs.runtime.dispatcher import Dispatcher
+from bgjobs.runtime.reconciler import Reconciler, utcnow
+from bgjobs.runtime.registry_source import (
+    ConfigMapRegistry,
+    FileRegistry,
+    RegistrySource,
+)
+from bgjobs.runtime.rwlock import RWLock
+from bgjobs.runtime.workqueue import Key, WorkQueue
+from bgjobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    kube: Kube
+    redis: Redis
+    queue: RedisQueue
+    registry: RegistrySource
+    reconciler: Reconciler
+    work: WorkQueue
+    dispatcher: Dispatcher
+    lock: RWLock
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        kube = await Kube.connect(settings.kubeconfig)
+        redis = Redis.from_url(
+            settings.redis_url,
+            password=settings.redis_password,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+            health_check_interval=15,
+        )
+        queue = RedisQueue(redis, prefix=settings.redis_prefix)
+        registry: RegistrySource
+        if settings.registry_file:
+            registry = FileRegistry(settings.registry_file)
+            registry.load()
+        elif settings.registry_configmap:
+            ns, _, name = settings.registry_configmap.partition("/")
+            registry = ConfigMapRegistry(kube, ns, name)
+            try:
+                await registry.load()
+            except Exception as exc:
+                log.warning("could not read the registry yet: %s", exc)
+        else:
+            log.warning("no registry configured (--registry-file or --registry-configmap)")
+            registry = RegistrySource()
+        lock = RWLock()
+        reconciler = Reconciler(kube, queue, registry, clock=utcnow)
+
+        async def handle(key: Key, body: object, seen_at: float) -> None:
+            async with lock.reading():
+                await reconciler(key, body, seen_at)
+
+        work = WorkQueue(handle, workers=settings.workers)
+        reconciler.work = work
+
+        async def rebuild(epoch: str) -> int:
+            async with lock.writing():
+                now = utcnow()
+                objects = await kube.list_bgjobs(settings.namespaces or None)
+                entries = [e for e in (reconciler.entry_for(o, now) for o in objects) if e]
+                await queue.rebuild(entries, now=now, epoch=epoch)
+                return len(objects)
+
+        dispatcher = Dispatcher(queue, registry, work, rebuild, utcnow)
+        reconciler.wake_dispatcher = dispatcher.wake
+
+        def on_registry_change(_: object) -> None:
+            dispatcher.wake()
+            for key in list(work.keys()):  # UnknownType jobs may run now, and others change
+                work.add(key)
+
+        registry.subscribe(on_registry_change)
+        rt = cls(settings, kube, redis, queue, registry, reconciler, work, dispatcher, lock)
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port)
+            log.info("metrics on :%d/metrics", settings.metrics_port)
+        work.start()
+        rt.tasks = [
+            asyncio.create_task(dispatcher.run(), name="bgjobs-dispatcher"),
+            asyncio.create_task(registry.run(), name="bgjobs-registry"),
+        ]
+        return rt
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.work.stop()
+        await self.redis.aclose()
+        await self.kube.close()

@@ -1,0 +1,445 @@
+"""Reconcile one BackgroundJob: parse, decide (``bgjobs.logic``), act (API, Redis).
+
+Level-based: the same object and the same Redis state always lead to the
+same actions, so a reconcile can be repeated at any time (after a crash, a
+conflict, a Redis outage) without doing anything twice. Attempt Jobs have
+deterministic names, and 409 AlreadyExists counts as success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from bgjobs import API_GROUP, metrics
+from bgjobs.k8s import Conflict, Kube, KubeError
+from bgjobs.logic import lifecycle as lc
+from bgjobs.logic.durations import parse_duration
+from bgjobs.logic.naming import queue_member, split_member
+from bgjobs.logic.outcome import Outcome, classify
+from bgjobs.logic.priority import queue_score
+from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec
+from bgjobs.manifests.attempt_job import attempt_job
+from bgjobs.models.backgroundjob import BackgroundJobSpec, BackgroundJobStatus
+from bgjobs.models.common import Phase, Priority
+from bgjobs.queue import RedisQueue
+from bgjobs.queue.redis_queue import QueueEntry
+from bgjobs.runtime.registry_source import RegistrySource
+from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
+
+log = logging.getLogger(__name__)
+
+RETRY_ANNOTATION = f"{API_GROUP}/retry"
+LABEL_TYPE = f"{API_GROUP}/type"
+LABEL_PRIORITY = f"{API_GROUP}/priority"
+LABEL_PHASE = f"{API_GROUP}/phase"
+DISPATCH_RETRY = timedelta(seconds=10)
+WARNING_REASONS = {
+    "InvalidSpec",
+    "UnknownType",
+    "PermanentFailure",
+    "BackoffLimitExceeded",
+    "Retrying",
+    "DispatchFailed",
+}
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _status(body: dict[str, Any]) -> BackgroundJobStatus:
+    try:
+        return BackgroundJobStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        log.warning("unreadable status on %s; starting over", body["metadata"]["name"])
+        return BackgroundJobStatus()
+
+
+@dataclass
+class Job:
+    """One BackgroundJob as the reconciler sees it."""
+
+    body: dict[str, Any]
+    status: BackgroundJobStatus
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def member(self) -> str:
+        return queue_member(self.namespace, self.name)
+
+    @property
+    def raw_type(self) -> str:
+        return str((self.body.get("spec") or {}).get("type") or "")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        queue: RedisQueue,
+        registry: RegistrySource,
+        *,
+        clock: Clock = utcnow,
+        wake_dispatcher: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.kube = kube
+        self.queue = queue
+        self.registry = registry
+        self.clock = clock
+        self.wake_dispatcher = wake_dispatcher
+        self.work: WorkQueue | None = None
+
+    # Entry point ---------------------------------------------------------------
+
+    async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
+        namespace, name = key
+        if body is FETCH:
+            body = await self.kube.get_bgjob(namespace, name)
+            if self.work is not None:
+                self.work.remember(key, body if body is not None else GONE)
+        if body is GONE or body is None:
+            await self._forget(queue_member(namespace, name), "")
+            await self.queue.cancel_expiry(queue_member(namespace, name))
+            return
+        seen = datetime.fromtimestamp(seen_at, UTC)
+        try:
+            await self.reconcile(Job(body, _status(body)), seen)
+        except Conflict as exc:
+            raise Requeue(0, fresh=True) from exc
+
+    async def reconcile(self, job: Job, seen: datetime) -> None:
+        registry = self.registry.current
+        now = self.clock()
+        try:
+            spec = parse_spec(job.body.get("spec"), registry.max_payload_bytes)
+        except InvalidSpec as exc:
+            await self._forget(job.member, job.raw_type)
+            if job.status.phase != Phase.FAILED or job.status.reason != "InvalidSpec":
+                await self._write(job, lc.invalid(job.status, str(exc), now), now)
+            return
+
+        job = await self._manual_retry(job, spec, now)
+
+        if job.status.phase is not None and job.status.phase.finished:
+            await self._finished(job, spec, now)
+            return
+
+        if spec.cancel:
+            await self._cancel(job, spec, now)
+            return
+
+        handler = registry.handlers.get(spec.type)
+        if handler is None and job.status.phase != Phase.RUNNING:
+            await self._forget(job.member, spec.type)
+            if job.status.reason != "UnknownType":
+                await self._write(job, lc.unknown_type(job.status, spec.type), now)
+            return
+        settings = effective(spec, registry) if handler else None
+
+        if job.status.phase == Phase.RUNNING:
+            job = await self._check_attempt(job, spec, settings, now)
+            if job.status.phase is not None and job.status.phase.finished:
+                await self._finished(job, spec, now)
+                return
+            if job.status.phase == Phase.RUNNING or settings is None:
+                return
+
+        assert settings is not None
+        assert handler is not None
+        if await self.queue.is_running(job.member):
+            await self._start_attempt(job, spec, settings, now)
+        else:
+            await self._enqueue(job, spec, settings, now, seen)
+
+    # Steps -----------------------------------------------------------------------
+
+    async def _manual_retry(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> Job:
+        token = (job.body["metadata"].get("annotations") or {}).get(RETRY_ANNOTATION)
+        if not token or token == job.status.handled_retry:
+            return job
+        if job.status.phase == Phase.FAILED:
+            new = lc.manual_retry(job.status, token)
+            await self.queue.cancel_expiry(job.member)
+        else:
+            new = job.status.model_copy(update={"handled_retry": token})
+            await self.kube.post_event(
+                job.body,
+                type_="Warning",
+                reason="RetryIgnored",
+                message=f"bgjobs.io/retry={token} ignored: only a Failed job can be retried "
+                f"(this one is {job.status.phase or 'new'})",
+            )
+        return await self._write(job, new, now)
+
+    async def _finished(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> None:
+        await self._forget(job.member, spec.type)
+        await self._labels(job, spec)
+        if spec.ttl_after_finished is None:
+            await self.queue.cancel_expiry(job.member)
+            return
+        done = job.status.completed_at or now
+        at = done + parse_duration(spec.ttl_after_finished)
+        if at <= now:
+            uid = job.body["metadata"].get("uid")
+            if await self.kube.delete_bgjob(job.namespace, job.name, uid):
+                log.info("deleted %s/%s: ttlAfterFinished passed", job.namespace, job.name)
+            await self.queue.cancel_expiry(job.member)
+        else:
+            await self.queue.schedule_expiry(job.member, at)
+            self.wake_dispatcher()
+
+    async def _cancel(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> None:
+        if job.status.phase == Phase.RUNNING and job.status.job_name:
+            await self.kube.delete_job(job.namespace, job.status.job_name)
+        job = await self._write(job, lc.cancelled(job.status, now), now)
+        await self._forget(job.member, spec.type)
+        await self._finished(job, spec, now)
+
+    async def _check_attempt(
+        self, job: Job, spec: BackgroundJobSpec, settings: Effective | None, now: datetime
+    ) -> Job:
+        """Look at the running attempt's Job; record its outcome when it has one."""
+        job_name = job.status.job_name or ""
+        batch_job = await self.kube.get_job(job.namespace, job_name) if job_name else None
+        if batch_job is None:
+            outcome: Outcome | None = Outcome(
+                succeeded=False,
+                permanent=False,
+                reason="JobLost",
+                error=f"the attempt's Job {job_name} disappeared before it finished",
+                exit_code=None,
+                message="",
+                pod_name=None,
+                finished_at=now,
+            )
+        else:
+            pods = await self.kube.job_pods(job.namespace, job_name)
+            outcome = classify(batch_job, pods)
+        priority = (settings.priority if settings else spec.priority or Priority.NORMAL).value
+        if outcome is None:
+            await self.queue.hold(job.member, spec.type, priority)
+            return job
+        if settings is None:  # the type was unregistered while it ran
+            settings = Effective(Priority.NORMAL, 0, timedelta(0), timedelta(0), 1.0, timedelta(0))
+        new = lc.finished_attempt(job.status, outcome, settings, now)
+        started = job.status.attempts[-1].started_at if job.status.attempts else None
+        if started:
+            metrics.DURATION.labels(spec.type).observe(
+                max(0.0, ((outcome.finished_at or now) - started).total_seconds())
+            )
+        if new.phase == Phase.COMPLETED:
+            metrics.COMPLETED.labels(spec.type).inc()
+        elif new.phase == Phase.FAILED:
+            metrics.FAILED.labels(spec.type).inc()
+        elif new.phase == Phase.RETRYING:
+            metrics.RETRIED.labels(spec.type).inc()
+        job = await self._write(job, new, now)
+        await self._forget(job.member, spec.type)
+        return job
+
+    async def _start_attempt(
+        self, job: Job, spec: BackgroundJobSpec, settings: Effective, now: datetime
+    ) -> None:
+        """This job holds a dispatch slot: create the attempt's Job, mark it Running."""
+        handler = self.registry.current.handlers[spec.type]
+        attempt = lc.next_attempt_number(job.status)
+        manifest = attempt_job(
+            name=job.name,
+            namespace=job.namespace,
+            uid=job.body["metadata"]["uid"],
+            spec=spec,
+            handler=handler,
+            settings=settings,
+            attempt=attempt,
+        )
+        try:
+            created, fresh = await self.kube.create_job(manifest)
+        except KubeError as exc:
+            if isinstance(exc, Conflict):
+                raise
+            await self._forget(job.member, spec.type)
+            at = now + DISPATCH_RETRY
+            await self.queue.enqueue(
+                job.member,
+                spec.type,
+                settings.priority.value,
+                score=self._score(job.status, settings, now),
+                due=at,
+                now=now,
+            )
+            await self.kube.post_event(
+                job.body,
+                type_="Warning",
+                reason="DispatchFailed",
+                message=f"could not create the attempt's Job, trying again at "
+                f"{at.isoformat()}: {exc}",
+            )
+            self.wake_dispatcher()
+            return
+        owner = (created["metadata"].get("ownerReferences") or [{}])[0].get("uid")
+        if not fresh and owner != job.body["metadata"]["uid"]:
+            raise KubeError(
+                f"Job {manifest['metadata']['name']} exists but belongs to another object"
+            )
+        job = await self._write(
+            job,
+            lc.running(job.status, attempt=attempt, job_name=manifest["metadata"]["name"], now=now),
+            now,
+        )
+        await self._labels(job, spec, settings.priority)
+        if fresh:
+            metrics.DISPATCHED.labels(spec.type).inc()
+            since = job.status.next_attempt_at or job.status.queued_at
+            if since:
+                metrics.QUEUE_WAIT.labels(spec.type).observe(
+                    max(0.0, (now - since).total_seconds())
+                )
+
+    async def _enqueue(
+        self,
+        job: Job,
+        spec: BackgroundJobSpec,
+        settings: Effective,
+        now: datetime,
+        seen: datetime,
+    ) -> None:
+        if job.status.queued_at is None:
+            job.status = job.status.model_copy(update={"queued_at": min(seen, now)})
+            metrics.ENQUEUED.labels(spec.type).inc()
+        created = _ts(job.body["metadata"].get("creationTimestamp")) or now
+        delay = parse_duration(spec.delay) if spec.delay else None
+        due = lc.due_time(job.status, created, spec.run_at, delay)
+        job = await self._write(job, lc.queued(job.status, now=now, not_before=due), now)
+        await self._labels(job, spec, settings.priority)
+        state = await self.queue.enqueue(
+            job.member,
+            spec.type,
+            settings.priority.value,
+            score=self._score(job.status, settings, now),
+            due=due,
+            now=now,
+        )
+        if state == "running":  # dispatched meanwhile: start it
+            raise Requeue(0, fresh=False)
+        self.wake_dispatcher()
+
+    def _score(self, status: BackgroundJobStatus, settings: Effective, now: datetime) -> float:
+        since = status.next_attempt_at if status.phase == Phase.RETRYING else status.queued_at
+        return queue_score(settings.priority, since or now, self.registry.current.aging)
+
+    # Writes ------------------------------------------------------------------------
+
+    async def _write(self, job: Job, new: BackgroundJobStatus, now: datetime) -> Job:
+        """Patch status if it changed (optimistically), record an Event on a transition."""
+        generation = job.body["metadata"].get("generation")
+        new = lc.with_conditions(new, now, generation)
+        old_raw = job.body.get("status") or {}
+        patch = lc.status_patch(old_raw, new)
+        if not patch:
+            return Job(job.body, new)
+        body = await self.kube.patch_bgjob_status(
+            job.namespace, job.name, patch, job.body["metadata"].get("resourceVersion")
+        )
+        if self.work is not None:
+            self.work.remember((job.namespace, job.name), body)
+        old = job.status
+        if (new.phase, new.reason) != (old.phase, old.reason):
+            log.info(
+                "%s/%s: %s/%s -> %s/%s",
+                job.namespace,
+                job.name,
+                old.phase or "-",
+                old.reason or "-",
+                new.phase,
+                new.reason,
+            )
+            await self.kube.post_event(
+                body,
+                type_="Warning" if new.reason in WARNING_REASONS else "Normal",
+                reason=new.reason or str(new.phase),
+                message=new.message or str(new.phase),
+            )
+        return Job(body, _status(body))
+
+    async def _labels(
+        self, job: Job, spec: BackgroundJobSpec, prio: Priority | None = None
+    ) -> None:
+        labels = job.body["metadata"].get("labels") or {}
+        handler = self.registry.current.handlers.get(spec.type)
+        priority = (
+            prio or spec.priority or (handler.priority if handler else None) or Priority.NORMAL
+        )
+        want = {
+            LABEL_TYPE: spec.type,
+            LABEL_PRIORITY: priority.value.lower(),
+            LABEL_PHASE: str(job.status.phase or Phase.PENDING).lower(),
+        }
+        if all(labels.get(k) == v for k, v in want.items()):
+            return
+        body = await self.kube.patch_bgjob(job.namespace, job.name, {"metadata": {"labels": want}})
+        if self.work is not None:
+            self.work.remember((job.namespace, job.name), body)
+        job.body = body
+
+    async def _forget(self, member: str, job_type: str) -> None:
+        if await self.queue.forget(member, job_type):
+            self.wake_dispatcher()
+
+    # Rebuild -------------------------------------------------------------------------
+
+    def entry_for(self, body: dict[str, Any], now: datetime) -> QueueEntry | None:
+        """What Redis should hold for this object (for a rebuild), if anything."""
+        registry = self.registry.current
+        try:
+            spec = parse_spec(body.get("spec"), registry.max_payload_bytes)
+        except InvalidSpec:
+            return None
+        status = _status(body)
+        ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        member = queue_member(ns, name)
+        if status.phase is not None and status.phase.finished:
+            if spec.ttl_after_finished and status.completed_at:
+                at = status.completed_at + parse_duration(spec.ttl_after_finished)
+                return QueueEntry(member, spec.type, "", "expiring", expires=at)
+            return None
+        if spec.cancel or spec.type not in registry.handlers:
+            return None
+        settings = effective(spec, registry)
+        prio = settings.priority.value
+        if status.phase == Phase.RUNNING:
+            return QueueEntry(member, spec.type, prio, "running")
+        created = _ts(body["metadata"].get("creationTimestamp")) or now
+        if status.queued_at is None:
+            status = status.model_copy(update={"queued_at": created})
+        delay = parse_duration(spec.delay) if spec.delay else None
+        return QueueEntry(
+            member,
+            spec.type,
+            prio,
+            "queued",
+            score=self._score(status, settings, now),
+            due=lc.due_time(status, created, spec.run_at, delay),
+        )
+
+
+def member_key(member: str) -> Key:
+    return split_member(member)

@@ -1,0 +1,169 @@
+"""A per-key work queue, as controllers use: deduplicated, serial per key, retried.
+
+Watch events only *mark* a key dirty (with the newest body seen); workers
+reconcile each key at most once at a time, always from the newest body. A
+failed reconcile is retried with exponential backoff; a conflict is retried
+at once from a fresh read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class _Fetch:
+    """Marker: the body must be read fresh from the API server."""
+
+
+FETCH: Any = _Fetch()
+GONE: Any = None  # the object was deleted
+
+
+@dataclass
+class _Item:
+    body: Any
+    seen_at: float  # wall clock of the first event seen for the key
+
+
+Handler = Callable[[Key, Any, float], Awaitable[None]]
+
+
+class Requeue(Exception):
+    """Raise from a handler to run the key again after ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.0, fresh: bool = True) -> None:
+        super().__init__(f"requeue in {delay}s")
+        self.delay = delay
+        self.fresh = fresh
+
+
+class WorkQueue:
+    def __init__(self, handler: Handler, *, workers: int = 8) -> None:
+        self._handler = handler
+        self._workers = workers
+        self._items: dict[Key, _Item] = {}
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._bodies: dict[Key, Any] = {}  # newest known body (cache)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # Producers ---------------------------------------------------------------
+
+    def add(self, key: Key, body: Any = FETCH) -> None:
+        """Mark ``key`` dirty; ``body`` is the newest version if the caller has it."""
+        now = time.time()
+        if body is not FETCH:
+            self.remember(key, body)
+        item = self._items.get(key)
+        if item is None:
+            self._items[key] = _Item(self._bodies.get(key, FETCH), now)
+        else:
+            item.body = self._bodies.get(key, FETCH)
+        if key not in self._queued and key not in self._active:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Key, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.add(key)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def remember(self, key: Key, body: Any) -> None:
+        """Cache ``body`` unless a newer version is cached already."""
+        if body is GONE:
+            self._bodies[key] = GONE
+            return
+        old = self._bodies.get(key)
+        if old and _rv(old) > _rv(body):
+            return
+        self._bodies[key] = body
+
+    def cached(self, key: Key) -> Any:
+        return self._bodies.get(key, FETCH)
+
+    def keys(self) -> Iterator[Key]:
+        return iter([k for k, b in self._bodies.items() if b is not GONE])
+
+    # Workers -----------------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(self._workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"bgjobs-worker-{i}"))
+
+    async def stop(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            item = self._items.pop(key, None)
+            if item is None:
+                continue
+            self._active.add(key)
+            try:
+                await self._handler(key, item.body, item.seen_at)
+                self._failures.pop(key, None)
+            except Requeue as req:
+                self._retry_later(key, req.delay, fresh=req.fresh)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+                delay = min(0.25 * 2 ** (n - 1), 30.0)
+                log.warning(
+                    "reconcile %s/%s failed (try %d), again in %.1fs: %s",
+                    key[0],
+                    key[1],
+                    n,
+                    delay,
+                    exc,
+                )
+                log.debug("reconcile failure", exc_info=True)
+                self._retry_later(key, delay, fresh=True)
+            finally:
+                self._active.discard(key)
+                if key in self._items and key not in self._queued:
+                    self._queued.add(key)
+                    self._queue.put_nowait(key)
+                if self._bodies.get(key, FETCH) is GONE and key not in self._items:
+                    self._bodies.pop(key, None)
+
+    def _retry_later(self, key: Key, delay: float, *, fresh: bool) -> None:
+        if fresh and self._bodies.get(key) is not GONE:
+            self._bodies.pop(key, None)
+        if delay <= 0:
+            self.add(key)
+        else:
+            self.add_after(key, delay)
+
+
+def _rv(body: Any) -> int:
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return -1

@@ -1,0 +1,60 @@
+"""Operator settings, from command-line flags and ``BGJOBS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_list(name: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+@dataclass
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: str | None = None
+    redis_prefix: str = "bgjobs:"
+    #: ``namespace/name`` of the registry ConfigMap (key ``registry.yaml``).
+    registry_configmap: str | None = None
+    #: A registry file, for local runs (reloaded when it changes).
+    registry_file: str | None = None
+    #: Namespaces to watch; empty = the whole cluster.
+    namespaces: list[str] = field(default_factory=list)
+    metrics_port: int = 8080
+    workers: int = 8
+    kubeconfig: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        return cls(
+            redis_url=env("BGJOBS_REDIS_URL", cls.redis_url),
+            redis_password=env("BGJOBS_REDIS_PASSWORD") or None,
+            redis_prefix=env("BGJOBS_REDIS_PREFIX", cls.redis_prefix),
+            registry_configmap=env("BGJOBS_REGISTRY_CONFIGMAP") or None,
+            registry_file=env("BGJOBS_REGISTRY_FILE") or None,
+            namespaces=_env_list("BGJOBS_NAMESPACES"),
+            metrics_port=int(env("BGJOBS_METRICS_PORT", str(cls.metrics_port))),
+            workers=int(env("BGJOBS_WORKERS", str(cls.workers))),
+            kubeconfig=env("KUBECONFIG") or None,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes :meth:`from_env` return these settings."""
+        out = {
+            "BGJOBS_REDIS_URL": self.redis_url,
+            "BGJOBS_REDIS_PREFIX": self.redis_prefix,
+            "BGJOBS_NAMESPACES": ",".join(self.namespaces),
+            "BGJOBS_METRICS_PORT": str(self.metrics_port),
+            "BGJOBS_WORKERS": str(self.workers),
+        }
+        for key, value in (
+            ("BGJOBS_REDIS_PASSWORD", self.redis_password),
+            ("BGJOBS_REGISTRY_CONFIGMAP", self.registry_configmap),
+            ("BGJOBS_REGISTRY_FILE", self.registry_file),
+            ("KUBECONFIG", self.kubeconfig),
+        ):
+            if value:
+                out[key] = value
+        return out
