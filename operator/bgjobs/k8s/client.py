@@ -128,7 +128,13 @@ class Kube:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
             obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object_status(
-                API_GROUP, API_VERSION, namespace, PLURAL, name, body, _content_type=MERGE
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type=MERGE,  # type: ignore[call-arg]
             )
             return obj
         except ApiException as exc:
@@ -137,7 +143,13 @@ class Kube:
     async def patch_bgjob(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         try:
             obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, name, patch, _content_type=MERGE
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                PLURAL,
+                name,
+                patch,
+                _content_type=MERGE,  # type: ignore[call-arg]
             )
             return obj
         except ApiException as exc:
