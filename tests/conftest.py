@@ -11,15 +11,19 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from tests.support.cluster import Cluster, ensure_cluster
+from tests.support.bgjobs import Jobs, registry
+from tests.support.cluster import Cluster, ensure_cluster, kubectl
+from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
 
@@ -88,3 +92,50 @@ async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIter
     await eventually(default_service_account, within=30, what=f"ServiceAccount {name}/default")
     yield name
     await core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Path:
+    """The generated CRDs, applied to the cluster (and Established)."""
+    crd_dir = HERE.parent / "crds"
+    kc = [kubectl(), "--kubeconfig", str(cluster.kubeconfig)]
+    subprocess.run([*kc, "apply", "--server-side", "--force-conflicts", "-f", str(crd_dir)],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run([*kc, "wait", "--for=condition=Established", "--timeout=60s", "-f",
+                    str(crd_dir)], check=True, capture_output=True)  # fmt: skip
+    return crd_dir
+
+
+@pytest.fixture
+def run_operator(
+    cluster: Cluster,
+    crds: Path,
+    redis_server: RedisServer,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start the real operator for this test's namespace with a given registry."""
+    started: list[OperatorProcess] = []
+
+    def start(registry_doc: dict[str, Any] | None = None, **kwargs: Any) -> OperatorProcess:
+        op = OperatorProcess(
+            namespace=namespace,
+            redis_url=kwargs.get("redis_url", redis_server.url),
+            prefix=f"bgjobs-test:{namespace}:",
+            workdir=tmp_path,
+            kubeconfig=cluster.kubeconfig,
+        )
+        op.write_registry(registry_doc if registry_doc is not None else registry())
+        op.start()
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.stop()
+        print(f"---- operator log ({op.log_path}) ----\n{op.log()[-6000:]}")
+
+
+@pytest.fixture
+def jobs(api: ApiClient, namespace: str) -> Jobs:
+    return Jobs(api, namespace)
