@@ -44,10 +44,11 @@ class RedisServer:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> RedisServer:
+    def start(self, timeout: float = 10.0, *, port: int | None = None) -> RedisServer:
+        """Start on a free port (or on ``port``, e.g. to restart on the same one)."""
         self._dir = Path(tempfile.mkdtemp(prefix="bgjobs-redis-"))
         for _ in range(5):  # a port taken between probe and bind: try another
-            self.port = free_port()
+            self.port = port or free_port()
             args = [
                 str(self.binary),
                 "--port",
