@@ -58,8 +58,18 @@ env: ## print exports for the local cluster: eval "$$(make -s env)"
 	@echo "export PATH=$(TOOLBIN):\$$PATH KUBECONFIG=$(KUBECONFIG_LOCAL)"
 
 .PHONY: up
-up: deps venv cluster-up ## bring up the local cluster and run the system
-	@echo "[up] the local cluster is up; next: eval \"\$$(make -s env)\" && kubectl get nodes"
+up: deps venv cluster-up ## local cluster + Redis + operator + sample jobs
+	hack/system.sh up
+	@echo "[up] next: eval \"\$$(make -s env)\" && kubectl get bgj -o wide"
+
+.PHONY: down
+down: ## stop the operator and Redis, delete the local cluster
+	hack/system.sh down
+	hack/cluster.sh down
+
+.PHONY: crds
+crds: venv ## regenerate crds/ from the models
+	$(PY) -m bgjobs.models.crd crds
 
 .PHONY: lint
 lint: venv ## ruff (lint and format check) and mypy --strict
