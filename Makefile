@@ -73,14 +73,14 @@ crds: venv ## regenerate crds/ from the models
 
 .PHONY: lint
 lint: venv ## ruff (lint and format check) and mypy --strict
-	$(VENV)/bin/ruff check operator tests
-	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
 .PHONY: fmt
 fmt: venv ## format the code
-	$(VENV)/bin/ruff format operator tests
-	$(VENV)/bin/ruff check --fix operator tests
+	$(VENV)/bin/ruff format operator tests bench
+	$(VENV)/bin/ruff check --fix operator tests bench
 
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no cluster, no Redis)
@@ -89,6 +89,10 @@ test-unit: venv ## unit tests only (no cluster, no Redis)
 .PHONY: test
 test: deps venv toolchain lint ## lint, then unit and integration tests against the local cluster and Redis
 	$(PY) -m pytest -m "unit or integration"
+
+.PHONY: bench
+bench: venv cluster-up ## benchmarks (figures, not tests): 1,000 BackgroundJobs vs 1,000 plain Jobs
+	$(PY) -m bench.dispatch
 
 .PHONY: clean
 clean: ## remove the venv and local state (not the toolchain cache)

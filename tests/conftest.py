@@ -124,6 +124,7 @@ def run_operator(
             prefix=f"bgjobs-test:{namespace}:",
             workdir=tmp_path,
             kubeconfig=cluster.kubeconfig,
+            registry_configmap=kwargs.get("registry_configmap"),
         )
         op.write_registry(registry_doc if registry_doc is not None else registry())
         op.start()

@@ -30,12 +30,14 @@ class OperatorProcess:
         prefix: str,
         workdir: Path,
         kubeconfig: Path,
+        registry_configmap: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.redis_url = redis_url
         self.prefix = prefix
         self.workdir = workdir
         self.kubeconfig = kubeconfig
+        self.registry_configmap = registry_configmap
         self.registry_path = workdir / "registry.yaml"
         self.log_path = workdir / "operator.log"
         self.metrics_port = free_port()
@@ -53,7 +55,8 @@ class OperatorProcess:
         args = [
             sys.executable, "-m", "bgjobs", "run",
             "-n", self.namespace,
-            "--registry-file", str(self.registry_path),
+            *(["--registry-configmap", self.registry_configmap] if self.registry_configmap
+              else ["--registry-file", str(self.registry_path)]),
             "--redis-url", self.redis_url,
             "--redis-prefix", self.prefix,
             "--metrics-port", str(self.metrics_port),

@@ -1,0 +1,183 @@
+"""Benchmark: 1,000 BackgroundJobs through the operator vs 1,000 plain batch/v1 Jobs.
+
+Both run on the same local cluster in the same process, with pods that
+finish after ``--run-for``. Prints the wall time to all-finished for each,
+their ratio (the operator's overhead over bare Jobs), and the latency from a
+BackgroundJob's create call returning to its attempt's Job being created
+(p50/p99).
+
+    .venv/bin/python -m bench.dispatch [--count 1000] [--max-concurrent 0]
+
+Needs the local cluster (`make cluster-up`) and redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from tests.support.bgjobs import Jobs, bgjob, registry
+from tests.support.cluster import ensure_cluster, kubectl
+from tests.support.fake_pods import batch_job, fake_outcome
+from tests.support.operator import OperatorProcess
+from tests.support.redis_server import RedisServer
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def gather_limited(n: int, coros: list[Any]) -> list[Any]:
+    sem = asyncio.Semaphore(n)
+
+    async def one(c: Any) -> Any:
+        async with sem:
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def wait_until(probe: Any, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last is True:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"{what}: not done after {within}s (last: {last})")
+
+
+async def run_bgjobs(
+    api: ApiClient, ns: str, count: int, run_for: str
+) -> tuple[float, list[float]]:
+    jobs = Jobs(api, ns)
+    created_at: dict[str, float] = {}
+
+    async def create(i: int) -> None:
+        name = f"bg-{i:04d}"
+        await jobs.create(bgjob(name, fake={"run-for": run_for}))
+        created_at[name] = time.time()
+
+    t0 = time.monotonic()
+    await gather_limited(16, [create(i) for i in range(count)])
+    done: dict[str, dict[str, Any]] = {}
+
+    async def finished() -> bool | str:
+        for obj in await jobs.list():
+            if (obj.get("status") or {}).get("phase") in ("Completed", "Failed"):
+                done[obj["metadata"]["name"]] = obj
+        return len(done) >= count or f"{len(done)}/{count}"
+
+    await wait_until(finished, "BackgroundJobs", within=1800)
+    wall = time.monotonic() - t0
+    latency = [
+        datetime.fromisoformat(obj["status"]["attempts"][0]["startedAt"]).timestamp()
+        - created_at[name]
+        for name, obj in done.items()
+    ]
+    return wall, latency
+
+
+async def run_plain(api: ApiClient, ns: str, count: int, run_for: str) -> float:
+    batch = client.BatchV1Api(api)
+    t0 = time.monotonic()
+    await gather_limited(
+        16,
+        [
+            batch.create_namespaced_job(
+                ns, batch_job(f"plain-{i:04d}", pod_annotations=fake_outcome(run_for=run_for))
+            )
+            for i in range(count)
+        ],
+    )
+
+    async def finished() -> bool | str:
+        got = await batch.list_namespaced_job(ns)
+        n = sum(
+            1
+            for j in got.items
+            if any(c.type in ("Complete", "Failed") and c.status == "True"
+                   for c in j.status.conditions or [])
+        )  # fmt: skip
+        return n >= count or f"{n}/{count}"
+
+    await wait_until(finished, "plain Jobs", within=1800)
+    return time.monotonic() - t0
+
+
+async def namespace(api: ApiClient, prefix: str) -> str:
+    core = client.CoreV1Api(api)
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    for _ in range(100):
+        accounts = await core.list_namespaced_service_account(name)
+        if any(sa.metadata.name == "default" for sa in accounts.items):
+            return name
+        await asyncio.sleep(0.2)
+    raise TimeoutError("default ServiceAccount never appeared")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    cluster = ensure_cluster()
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
+    cfg.connection_pool_maxsize = 32
+    async with ApiClient(cfg) as api:
+        apply = [kubectl(), "apply", "--server-side", "-f", "crds"]
+        await asyncio.to_thread(subprocess.run, apply, check=True, capture_output=True)
+        ns_bg = await namespace(api, "bench-bgjobs")
+        ns_plain = await namespace(api, "bench-plain")
+        with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
+            op = OperatorProcess(
+                namespace=ns_bg, redis_url=redis.url, prefix="bench:", workdir=Path(tmp),
+                kubeconfig=cluster.kubeconfig,
+            )  # fmt: skip
+            op.write_registry(registry({"work": {}}, maxConcurrentJobs=args.max_concurrent))
+            op.start()
+            try:
+                cap = args.max_concurrent or "unlimited"
+                print(f"[bench] {args.count} BackgroundJobs (maxConcurrentJobs {cap})", flush=True)
+                bg_wall, latency = await run_bgjobs(api, ns_bg, args.count, args.run_for)
+            finally:
+                op.stop()
+        print(f"[bench] {args.count} plain batch/v1 Jobs...", flush=True)
+        plain_wall = await run_plain(api, ns_plain, args.count, args.run_for)
+        core = client.CoreV1Api(api)
+        for ns in (ns_bg, ns_plain):
+            await core.delete_namespace(ns)
+    print()
+    print(f"jobs                              {args.count}")
+    print(f"BackgroundJobs, all finished      {bg_wall:8.1f} s")
+    print(f"plain batch/v1 Jobs, all finished {plain_wall:8.1f} s")
+    print(f"ratio (bgjobs / plain)            {bg_wall / plain_wall:8.2f}")
+    print(f"enqueue -> Job created  p50       {statistics.median(latency) * 1000:8.0f} ms")
+    print(f"enqueue -> Job created  p99       {pct(latency, 0.99) * 1000:8.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--max-concurrent", type=int, default=0, help="0 = unlimited")
+    parser.add_argument("--run-for", default="100ms", help="how long each fake pod runs")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
