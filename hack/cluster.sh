@@ -84,6 +84,7 @@ up() {
     --kwok-controller-binary "$BIN/kwok" \
     --etcd-binary "$BIN/etcd" \
     --kube-authorization \
+    --disable-qps-limits \
     --wait 3m \
     --quiet-pull
   nodes_manifest | kc apply -f - >/dev/null

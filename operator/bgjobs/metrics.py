@@ -29,3 +29,8 @@ FREE_CAPACITY = Gauge(
     "bgjobs_dispatch_capacity_free", "Free global dispatch slots (-1 = unlimited)"
 )
 REDIS_UP = Gauge("bgjobs_redis_up", "1 when the operator reaches Redis")
+SCHEDULE_LAG = Histogram(
+    "bgjobs_schedule_lag_seconds",
+    "From a JobSchedule slot to its BackgroundJob being created",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)

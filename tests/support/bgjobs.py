@@ -110,3 +110,55 @@ class Jobs:
 def status(obj: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = obj.get("status") or {}
     return out
+
+
+def jobschedule(
+    name: str,
+    schedule: str,
+    job_type: str = "work",
+    *,
+    fake: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A JobSchedule whose template runs ``job_type`` (``fake`` steers the pods)."""
+    payload = {"_fake": fake} if fake is not None else {}
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "JobSchedule",
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": schedule,
+            "jobTemplate": {
+                "metadata": {"labels": {"team": "test"}},
+                "spec": {"type": job_type, "payload": payload},
+            },
+            **spec,
+        },
+    }
+
+
+class Schedules:
+    """JobSchedules in one namespace."""
+
+    def __init__(self, api: ApiClient, namespace: str) -> None:
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api)
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = await self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "jobschedules", obj
+        )
+        return out
+
+    async def get(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "jobschedules", name
+        )
+        return out
+
+    async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "jobschedules", name, patch,
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip
+        return out

@@ -16,6 +16,8 @@ import kopf
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.manifests.attempt_job import MANAGED_BY
 from bgjobs.models.backgroundjob import KIND, PLURAL
+from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
+from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
 from bgjobs.runtime.app import Runtime
 from bgjobs.runtime.workqueue import GONE
 from bgjobs.settings import Settings
@@ -47,6 +49,16 @@ async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> N
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj)
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
+            memo.runtime.schedules.add((key[0], ref["name"]))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, SCHEDULE_PLURAL)
+async def on_jobschedule(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    obj = cast(dict[str, Any], event["object"])
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    memo.runtime.schedules.add(key, GONE if event["type"] == "DELETED" else obj)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)

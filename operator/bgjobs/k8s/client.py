@@ -170,6 +170,90 @@ class Kube:
                 return False
             raise _wrap(exc, f"delete BackgroundJob {namespace}/{name}") from exc
 
+    # Any bgjobs.io kind ----------------------------------------------------------
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, plural, name
+            )
+            return obj
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _wrap(exc, f"get {plural} {namespace}/{name}") from exc
+
+    async def list_custom(
+        self, plural: str, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        try:
+            page = await self.custom.list_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, plural, label_selector=label_selector or ""
+            )
+        except ApiException as exc:
+            raise _wrap(exc, f"list {plural} in {namespace}") from exc
+        items: list[dict[str, Any]] = page.get("items", [])
+        return items
+
+    async def create_custom(
+        self, plural: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Create; (object, True), or (None, False) when the name exists already."""
+        ns = body["metadata"]["namespace"]
+        try:
+            obj: dict[str, Any] = await self.custom.create_namespaced_custom_object(
+                API_GROUP, API_VERSION, ns, plural, body
+            )
+            return obj, True
+        except ApiException as exc:
+            if exc.status == 409:
+                return None, False
+            raise _wrap(exc, f"create {plural} {ns}/{body['metadata']['name']}") from exc
+
+    async def patch_custom(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        status: bool = False,
+    ) -> dict[str, Any]:
+        call = (
+            self.custom.patch_namespaced_custom_object_status
+            if status
+            else self.custom.patch_namespaced_custom_object
+        )
+        try:
+            obj: dict[str, Any] = await call(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type=MERGE,  # type: ignore[call-arg]
+            )
+            return obj
+        except ApiException as exc:
+            raise _wrap(exc, f"patch {plural} {namespace}/{name}") from exc
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                plural,
+                name,
+                body=client.V1DeleteOptions(propagation_policy="Background"),
+            )
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _wrap(exc, f"delete {plural} {namespace}/{name}") from exc
+
     # batch/v1 Jobs and pods -------------------------------------------------
 
     async def create_job(self, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -37,20 +37,8 @@ class RetryPolicy(CamelModel):
     )
 
 
-class BackgroundJobSpec(CamelModel):
-    """What to run, how urgently, and how to retry it."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!(has(self.runAt) && has(self.delay))",
-                    "message": "spec.runAt and spec.delay are mutually exclusive",
-                    "fieldPath": ".delay",
-                }
-            ]
-        }
-    )
+class JobSpecBase(CamelModel):
+    """Fields shared by a BackgroundJob's spec and a JobSchedule's job template."""
 
     type: HandlerType = Field(description="Handler type: selects the image from the registry.")
     priority: Priority | None = Field(
@@ -66,13 +54,30 @@ class BackgroundJobSpec(CamelModel):
     timeout: Duration | None = Field(
         default=None, description="Per attempt; default: the handler's, else 10m."
     )
+    ttl_after_finished: Duration | None = Field(
+        default=None, description="Delete the object this long after it finished."
+    )
+
+
+class BackgroundJobSpec(JobSpecBase):
+    """What to run, how urgently, and how to retry it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.runAt) && has(self.delay))",
+                    "message": "spec.runAt and spec.delay are mutually exclusive",
+                    "fieldPath": ".delay",
+                }
+            ]
+        }
+    )
+
     run_at: datetime | None = Field(default=None, description="Not before this time (RFC 3339).")
     delay: Duration | None = Field(default=None, description="Not before creation + delay.")
     cancel: bool = Field(
         default=False, description="true: stop queued or retrying work, end a running attempt."
-    )
-    ttl_after_finished: Duration | None = Field(
-        default=None, description="Delete the object this long after it finished."
     )
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.models import backgroundjob as bj
+from bgjobs.models import jobschedule as js
 from bgjobs.models.openapi import structural
 
 HEADER = "# Generated from operator/bgjobs/models by `make crds`: do not edit.\n"
@@ -72,21 +73,72 @@ def backgroundjob_crd() -> dict[str, Any]:
         },
         "x-kubernetes-validations": [IMMUTABLE_ONCE_STARTED],
     }
+    columns: list[dict[str, Any]] = [
+        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+        {
+            "name": "Priority",
+            "type": "string",
+            "jsonPath": ".metadata.labels.bgjobs\\.io/priority",
+        },
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Retries", "type": "integer", "jsonPath": ".status.retryCount"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+    ]
+    return _crd(bj.KIND, bj.PLURAL, bj.SINGULAR, bj.SHORT_NAMES, columns, schema)
+
+
+def jobschedule_crd() -> dict[str, Any]:
+    status = _model_schema(js.JobScheduleStatus)
+    _conditions_as_map(status)
+    spec = _model_schema(js.JobScheduleSpec)
+    schema = {
+        "type": "object",
+        "description": "Creates BackgroundJobs from a template on a cron schedule.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    columns: list[dict[str, Any]] = [
+        {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+        {"name": "TimeZone", "type": "string", "jsonPath": ".spec.timeZone"},
+        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+        {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+        {"name": "Next", "type": "date", "jsonPath": ".status.nextScheduleTime"},
+        {"name": "Runs", "type": "integer", "jsonPath": ".status.runCount"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp", "priority": 1},
+    ]
+    return _crd(js.KIND, js.PLURAL, js.SINGULAR, js.SHORT_NAMES, columns, schema)
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: list[str],
+    columns: list[dict[str, Any]],
+    schema: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{bj.PLURAL}.{API_GROUP}",
+            "name": f"{plural}.{API_GROUP}",
             "labels": {"app.kubernetes.io/name": "bgjobs", "app.kubernetes.io/part-of": "bgjobs"},
         },
         "spec": {
             "group": API_GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": bj.KIND,
-                "plural": bj.PLURAL,
-                "singular": bj.SINGULAR,
-                "shortNames": bj.SHORT_NAMES,
+                "kind": kind,
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
                 "categories": ["bgjobs"],
             },
             "versions": [
@@ -95,23 +147,7 @@ def backgroundjob_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-                        {
-                            "name": "Priority",
-                            "type": "string",
-                            "jsonPath": ".metadata.labels.bgjobs\\.io/priority",
-                        },
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {"name": "Retries", "type": "integer", "jsonPath": ".status.retryCount"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                        {
-                            "name": "Reason",
-                            "type": "string",
-                            "jsonPath": ".status.reason",
-                            "priority": 1,
-                        },
-                    ],
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": schema},
                 }
             ],
@@ -121,7 +157,10 @@ def backgroundjob_crd() -> dict[str, Any]:
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name → CRD object."""
-    return {f"{API_GROUP}_{bj.PLURAL}.yaml": backgroundjob_crd()}
+    return {
+        f"{API_GROUP}_{bj.PLURAL}.yaml": backgroundjob_crd(),
+        f"{API_GROUP}_{js.PLURAL}.yaml": jobschedule_crd(),
+    }
 
 
 def render(crd: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from bgjobs.runtime.registry_source import (
     RegistrySource,
 )
 from bgjobs.runtime.rwlock import RWLock
+from bgjobs.runtime.schedules import ScheduleReconciler, Timers
 from bgjobs.runtime.workqueue import Key, WorkQueue
 from bgjobs.settings import Settings
 
@@ -36,6 +37,8 @@ class Runtime:
     work: WorkQueue
     dispatcher: Dispatcher
     lock: RWLock
+    schedules: WorkQueue
+    timers: Timers
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -90,11 +93,20 @@ class Runtime:
                 work.add(key)
 
         registry.subscribe(on_registry_change)
-        rt = cls(settings, kube, redis, queue, registry, reconciler, work, dispatcher, lock)
+        schedule_reconciler = ScheduleReconciler(kube, utcnow)
+        schedules = WorkQueue(schedule_reconciler, workers=2)
+        timers = Timers(schedules.add, utcnow)
+        schedule_reconciler.work = schedules
+        schedule_reconciler.timers = timers
+        rt = cls(
+            settings, kube, redis, queue, registry, reconciler, work, dispatcher, lock,
+            schedules, timers,
+        )  # fmt: skip
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
         work.start()
+        schedules.start()
         rt.tasks = [
             asyncio.create_task(dispatcher.run(), name="bgjobs-dispatcher"),
             asyncio.create_task(registry.run(), name="bgjobs-registry"),
@@ -105,6 +117,8 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.timers.close()
+        await self.schedules.stop()
         await self.work.stop()
         await self.redis.aclose()
         await self.kube.close()

@@ -1,0 +1,172 @@
+"""When does a schedule fire? Cron in a time zone, with a daylight-saving rule.
+
+Expressions: 5-field cron (day-of-month and day-of-week OR-ed, as in Vixie
+cron and Kubernetes), the macros ``@hourly @daily @midnight @weekly @monthly
+@yearly @annually``, and ``@every <duration>``.
+
+Daylight saving (the rule of Vixie/Debian cron, not Kubernetes CronJob, which
+skips or repeats such runs):
+
+* A wall-clock time that does not exist (spring forward, e.g. 02:30 in
+  Europe/Berlin on the last Sunday of March) runs **once, at the end of the
+  gap** (03:00 local) for an expression with a fixed hour; expressions whose
+  hour field is ``*`` simply have no run in the missing hour.
+* A wall-clock time that happens twice (fall back) runs **once, at its first
+  occurrence** for a fixed hour; with an hour field of ``*`` it runs in both
+  hours, as every real hour is a new hour.
+
+``@every`` slots are multiples of the interval since the Unix epoch (UTC), so
+every operator replica and every restart computes the same slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from bgjobs.logic.durations import DurationError, parse_duration
+
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+MIN_EVERY = timedelta(seconds=1)
+
+
+class ScheduleError(ValueError):
+    """An expression or time zone that cannot be scheduled; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule: ``next_after(t)`` gives the first slot strictly after ``t``."""
+
+    expression: str
+    zone: tzinfo
+    every: timedelta | None = None
+    cron: str | None = None
+
+    def next_after(self, after: datetime) -> datetime:
+        if after.tzinfo is None:
+            raise ValueError("after must be timezone-aware")
+        if self.every is not None:
+            step = self.every.total_seconds()
+            epoch = after.timestamp()
+            k = int(epoch // step) + 1
+            return datetime.fromtimestamp(k * step, UTC)
+        assert self.cron is not None
+        return _next_cron(self.cron, self.zone, after.astimezone(UTC))
+
+    def slots_between(self, start: datetime, end: datetime, limit: int = 1000) -> list[datetime]:
+        """Slots in ``(start, end]``, oldest first, at most ``limit`` (the newest kept)."""
+        out: list[datetime] = []
+        t = start
+        while True:
+            t = self.next_after(t)
+            if t > end:
+                return out
+            out.append(t)
+            if len(out) > limit:
+                out.pop(0)
+
+
+def parse_schedule(expression: str, time_zone: str | None = "UTC") -> Schedule:
+    """Parse ``spec.schedule`` and ``spec.timeZone``; errors name the field."""
+    zone = parse_zone(time_zone or "UTC")
+    text = " ".join((expression or "").split())
+    if text.startswith("@every"):
+        arg = text[len("@every") :].strip()
+        try:
+            every = parse_duration(arg)
+        except DurationError as exc:
+            raise ScheduleError(
+                f"spec.schedule: @every needs a duration such as 15s: {exc}"
+            ) from exc
+        if every < MIN_EVERY:
+            raise ScheduleError(f"spec.schedule: @every {arg} is under the 1s minimum")
+        return Schedule(text, zone, every=every)
+    cron = MACROS.get(text.lower(), text)
+    if cron.startswith("@"):
+        raise ScheduleError(
+            f"spec.schedule: unknown macro {text!r}; use one of {', '.join(MACROS)} or @every"
+        )
+    if len(cron.split()) != 5:
+        raise ScheduleError(
+            f"spec.schedule: {text!r} must have 5 fields (minute hour day-of-month month "
+            "day-of-week), a macro such as @daily, or @every <duration>"
+        )
+    if not croniter.is_valid(cron):
+        raise ScheduleError(f"spec.schedule: {text!r} is not a valid cron expression")
+    return Schedule(text, zone, cron=cron)
+
+
+def parse_zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(
+            f"spec.timeZone: {name!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
+        ) from exc
+
+
+# DST-aware cron ------------------------------------------------------------------
+
+
+def _exists(naive: datetime, zone: tzinfo) -> bool:
+    """False for a wall time in a spring-forward gap."""
+    aware = naive.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
+
+
+def _ambiguous(naive: datetime, zone: tzinfo) -> bool:
+    a = naive.replace(tzinfo=zone, fold=0).utcoffset()
+    b = naive.replace(tzinfo=zone, fold=1).utcoffset()
+    return a != b and _exists(naive, zone)
+
+
+def _gap_end(naive: datetime, zone: tzinfo) -> datetime:
+    """The first real instant after the gap that swallowed ``naive`` (UTC)."""
+    wall = naive.replace(second=0, microsecond=0)
+    while not _exists(wall, zone):  # gaps last minutes to hours: a short walk
+        wall += timedelta(minutes=1)
+    return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _instants(naive: datetime, zone: tzinfo, fixed_hour: bool) -> Iterator[datetime]:
+    if not _exists(naive, zone):
+        if fixed_hour:
+            yield _gap_end(naive, zone)
+        return
+    if _ambiguous(naive, zone):
+        yield naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if not fixed_hour:
+            yield naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        return
+    yield naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _next_cron(cron: str, zone: tzinfo, after: datetime) -> datetime:
+    fixed_hour = cron.split()[1] != "*"
+    local_after = after.astimezone(zone).replace(tzinfo=None)
+    # Start a little earlier: a gap-shifted or second-fold slot can have an
+    # earlier wall time than ``after`` and still be later in real time.
+    it = croniter(cron, local_after - timedelta(hours=3), day_or=True)
+    best: datetime | None = None
+    while True:
+        naive: datetime = it.get_next(datetime)
+        if best is not None and naive > best.astimezone(zone).replace(tzinfo=None) + timedelta(
+            hours=3
+        ):
+            return best
+        for instant in _instants(naive, zone, fixed_hour):
+            if instant > after and (best is None or instant < best):
+                best = instant

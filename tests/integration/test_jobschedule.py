@@ -1,0 +1,272 @@
+"""JobSchedules through the real operator: on time, once per slot, and in control."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from tests.support.bgjobs import Jobs, Schedules, jobschedule, status
+from tests.support.cluster import Cluster
+from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually
+
+Run = Callable[..., OperatorProcess]
+
+
+@pytest.fixture(autouse=True)
+def _needs_fake_pods(cluster: Cluster) -> None:
+    if not cluster.fake_pods:
+        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+
+
+@pytest.fixture
+def schedules(api: ApiClient, namespace: str) -> Schedules:
+    return Schedules(api, namespace)
+
+
+async def children(jobs: Jobs, schedule: str) -> list[dict[str, Any]]:
+    objs = [o for o in await jobs.list() if o["metadata"]["name"].startswith(f"{schedule}-")]
+    return sorted(objs, key=lambda o: o["metadata"]["name"])
+
+
+async def count_at_least(jobs: Jobs, schedule: str, n: int, within: float = 40) -> list[dict]:
+    async def probe() -> list[dict] | None:
+        got = await children(jobs, schedule)
+        return got if len(got) >= n else None
+
+    return await eventually(probe, within=within, interval=0.2, what=f"{n} jobs of {schedule}")
+
+
+async def time_passes(until: datetime) -> None:
+    """Wait for wall-clock time (to show that nothing happens meanwhile)."""
+
+    async def probe() -> bool:
+        return datetime.now(UTC) >= until
+
+    await eventually(probe, within=(until - datetime.now(UTC)).total_seconds() + 5, interval=0.2)
+
+
+def slot_of(obj: dict[str, Any]) -> int:
+    return int(obj["metadata"]["name"].rsplit("-", 1)[1])
+
+
+def lags(op: OperatorProcess) -> list[float]:
+    return [float(x) for x in re.findall(r"\(slot, lag ([0-9.]+)s\)", op.log())]
+
+
+async def test_every_5s_creates_one_job_per_slot_on_time(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    op = run_operator()
+    await schedules.create(jobschedule("tick", "@every 5s", fake={"run-for": "100ms"}))
+
+    made = await count_at_least(jobs, "tick", 3)
+
+    slots = [slot_of(o) for o in made[:3]]
+    assert all(s % 5 == 0 for s in slots)
+    assert [b - a for a, b in itertools.pairwise(slots)] == [5, 5]
+    for obj in made[:3]:
+        annotation = obj["metadata"]["annotations"]["bgjobs.io/scheduled-time"]
+        assert datetime.fromisoformat(annotation).timestamp() == slot_of(obj)
+        assert obj["metadata"]["labels"]["team"] == "test"
+        assert obj["metadata"]["ownerReferences"][0]["kind"] == "JobSchedule"
+    measured = lags(op)
+    print("creation lag per slot (s):", measured)
+    assert len(measured) >= 3
+    st = status(await schedules.get("tick"))
+    assert st["runCount"] >= 3
+    assert datetime.fromisoformat(st["nextScheduleTime"]).timestamp() % 5 == 0
+
+
+async def test_suspend_stops_new_runs(run_operator: Run, jobs: Jobs, schedules: Schedules) -> None:
+    run_operator()
+    await schedules.create(jobschedule("pausing", "@every 2s"))
+    await count_at_least(jobs, "pausing", 1)
+
+    await schedules.patch("pausing", {"spec": {"suspend": True}})
+
+    async def suspended() -> int | None:
+        conds = status(await schedules.get("pausing")).get("conditions") or []
+        ok = any(c["reason"] == "Suspended" for c in conds)
+        return len(await children(jobs, "pausing")) if ok else None
+
+    before = await eventually(suspended, within=20, what="the Suspended condition")
+    await time_passes(datetime.now(UTC) + timedelta(seconds=5))
+    assert len(await children(jobs, "pausing")) == before
+
+
+async def test_max_runs_stops_after_the_last(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(jobschedule("twice", "@every 2s", maxRuns=2))
+
+    async def done() -> bool:
+        conds = status(await schedules.get("twice")).get("conditions") or []
+        return any(c["reason"] == "MaxRunsReached" for c in conds)
+
+    await eventually(done, within=30, what="MaxRunsReached")
+    await time_passes(datetime.now(UTC) + timedelta(seconds=5))
+    assert len(await children(jobs, "twice")) == 2
+    assert status(await schedules.get("twice"))["runCount"] == 2
+
+
+async def test_forbid_skips_a_slot_while_a_job_runs(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(
+        jobschedule("single", "@every 2s", fake={"hang": "true"}, concurrencyPolicy="Forbid")
+    )
+    await count_at_least(jobs, "single", 1)
+
+    async def skipped() -> bool:
+        return any(e.reason == "SkippedForbid" for e in await jobs.events("single"))
+
+    await eventually(skipped, within=20, what="a SkippedForbid event")
+    assert len(await children(jobs, "single")) == 1
+
+
+async def test_replace_cancels_the_running_job(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(
+        jobschedule("fresh", "@every 3s", fake={"hang": "true"}, concurrencyPolicy="Replace")
+    )
+    first = (await count_at_least(jobs, "fresh", 1))[0]["metadata"]["name"]
+
+    await count_at_least(jobs, "fresh", 2)
+
+    cancelled = await jobs.wait(first, "Cancelled")
+    assert cancelled["spec"]["cancel"] is True
+
+
+async def test_history_limits_prune_oldest_first(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(
+        jobschedule("pruned", "@every 2s", fake={"run-for": "50ms"}, successfulJobsHistoryLimit=1)
+    )
+
+    async def pruned() -> list[str] | None:
+        runs = status(await schedules.get("pruned")).get("runCount", 0)
+        done = [
+            o["metadata"]["name"]
+            for o in await children(jobs, "pruned")
+            if status(o).get("phase") == "Completed"
+        ]
+        return done if runs >= 4 and len(done) == 1 else None
+
+    (kept,) = await eventually(pruned, within=40, what="history pruned to one job")
+    remaining = [slot_of(o) for o in await children(jobs, "pruned")]
+    kept_slot = int(kept.rsplit("-", 1)[1])
+    assert all(s >= kept_slot for s in remaining), "an older job survived the pruning"
+
+
+async def test_run_now_creates_one_job_at_once(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(jobschedule("manual", "0 0 1 1 *"))
+
+    await schedules.patch("manual", {"metadata": {"annotations": {"bgjobs.io/run-now": "a"}}})
+    (job,) = await count_at_least(jobs, "manual", 1, within=20)
+    await schedules.patch("manual", {"metadata": {"labels": {"touched": "yes"}}})
+    await schedules.patch("manual", {"metadata": {"annotations": {"bgjobs.io/run-now": "b"}}})
+    both = await count_at_least(jobs, "manual", 2, within=20)
+
+    assert job["metadata"]["name"].startswith("manual-now-")
+    assert len(both) == 2
+    assert status(await jobs.wait(job["metadata"]["name"], "Completed"))["phase"] == "Completed"
+
+
+async def test_restart_runs_only_the_latest_missed_slot_within_the_deadline(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    op = run_operator()
+    await schedules.create(jobschedule("catchup", "@every 5s", startingDeadlineSeconds=30))
+    first = await count_at_least(jobs, "catchup", 1)
+    last = slot_of(first[-1])
+    op.stop()
+
+    await time_passes(datetime.fromtimestamp(last + 11.5, UTC))  # two slots missed
+    op.start()
+
+    after = await count_at_least(jobs, "catchup", len(first) + 1, within=20)
+    new = [slot_of(o) for o in after if slot_of(o) > last]
+    assert new[0] == last + 10, f"expected only the latest missed slot, got {new}"
+    events = await jobs.events("catchup")
+    assert any(e.reason == "MissedSchedule" and "skipped 1" in e.message for e in events)
+
+
+async def test_restart_skips_missed_slots_past_the_deadline(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    op = run_operator()
+    await schedules.create(jobschedule("late", "@every 10s", startingDeadlineSeconds=2))
+    first = await count_at_least(jobs, "late", 1, within=30)
+    last = slot_of(first[-1])
+    op.stop()
+
+    await time_passes(datetime.fromtimestamp(last + 25, UTC))  # slots +10, +20 missed, 5s ago
+    op.start()
+
+    async def too_late() -> bool:
+        return any(e.reason == "MissedSchedule" for e in await jobs.events("late"))
+
+    await eventually(too_late, within=20, what="a MissedSchedule event")
+    slots = [slot_of(o) for o in await children(jobs, "late")]
+    assert last + 10 not in slots
+    assert last + 20 not in slots
+
+
+async def test_two_operators_create_exactly_one_job_per_slot(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    run_operator()
+    await schedules.create(
+        jobschedule("shared", "@every 2s", fake={"run-for": "50ms"}, successfulJobsHistoryLimit=50)
+    )
+
+    made = await count_at_least(jobs, "shared", 5)
+
+    slots = [slot_of(o) for o in made]
+    assert len(slots) == len(set(slots))
+    assert all(b - a == 2 for a, b in itertools.pairwise(slots)), slots
+
+    async def counted() -> bool:
+        st = status(await schedules.get("shared"))
+        return st.get("runCount") == len(await children(jobs, "shared"))
+
+    await eventually(counted, within=10, what="runCount to match the jobs created")
+
+
+async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    await schedules.create(jobschedule("broken", "61 * * * *", timeZone="Mars/Olympus"))
+
+    async def ready(reason: str) -> dict | None:
+        conds = status(await schedules.get("broken")).get("conditions") or []
+        return next((c for c in conds if c["reason"] == reason), None)
+
+    cond = await eventually(lambda: ready("InvalidSchedule"), within=20, what="InvalidSchedule")
+    assert cond["status"] == "False"
+    assert "spec.timeZone" in cond["message"] or "spec.schedule" in cond["message"]
+    assert any(e.reason == "InvalidSchedule" and e.type == "Warning"
+               for e in await jobs.events("broken"))  # fmt: skip
+
+    await schedules.patch("broken", {"spec": {"schedule": "@every 2s", "timeZone": "UTC"}})
+
+    await eventually(lambda: ready("Scheduled"), within=20, what="Ready/Scheduled")
+    await count_at_least(jobs, "broken", 1)

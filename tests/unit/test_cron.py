@@ -1,0 +1,117 @@
+"""Next-run computation, table-driven with fixed instants (no real clock)."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bgjobs.logic.cron import ScheduleError, parse_schedule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def local(zone: ZoneInfo, *args: int, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=zone, fold=fold).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("expr", "tz", "after", "expected"),
+    [
+        ("*/15 * * * *", "UTC", utc(2026, 11, 28, 10, 7), utc(2026, 11, 28, 10, 15)),
+        ("0 9 * * *", "UTC", utc(2026, 11, 28, 9, 0), utc(2026, 11, 29, 9, 0)),
+        ("0 9 * * 1-5", "UTC", utc(2026, 11, 27, 10, 0), utc(2026, 11, 30, 9, 0)),  # Fri → Mon
+        ("30 8 1 * *", "UTC", utc(2026, 11, 28), utc(2026, 12, 1, 8, 30)),
+        ("0 0 13 * 5", "UTC", utc(2026, 11, 28), utc(2026, 12, 4)),  # dom OR dow
+        ("0 9 * * *", "Europe/Berlin", utc(2026, 11, 28, 7, 0), utc(2026, 11, 28, 8, 0)),
+        ("0 9 * * *", "America/New_York", utc(2026, 7, 1, 12), utc(2026, 7, 1, 13)),
+        ("@hourly", "UTC", utc(2026, 11, 28, 10, 0), utc(2026, 11, 28, 11, 0)),
+        ("@daily", "UTC", utc(2026, 11, 28, 10, 0), utc(2026, 11, 29)),
+        ("@midnight", "Europe/Berlin", utc(2026, 11, 28, 10), utc(2026, 11, 28, 23)),
+        ("@weekly", "UTC", utc(2026, 11, 28), utc(2026, 11, 29)),  # Sunday
+        ("@monthly", "UTC", utc(2026, 11, 28), utc(2026, 12, 1)),
+        ("@yearly", "UTC", utc(2026, 11, 28), utc(2027, 1, 1)),
+        ("@annually", "UTC", utc(2026, 11, 28), utc(2027, 1, 1)),
+        # leap days: the next 29 February is in 2028
+        ("0 0 29 2 *", "UTC", utc(2026, 11, 28), utc(2028, 2, 29)),
+        ("0 12 29 2 *", "UTC", utc(2028, 2, 29, 12), utc(2032, 2, 29, 12)),
+        # @every: multiples of the interval since the epoch
+        ("@every 5s", "UTC", utc(2026, 11, 28, 10, 0, 3), utc(2026, 11, 28, 10, 0, 5)),
+        ("@every 5s", "UTC", utc(2026, 11, 28, 10, 0, 5), utc(2026, 11, 28, 10, 0, 10)),
+        ("@every 1h30m", "Europe/Berlin", utc(2026, 11, 28, 10, 0), utc(2026, 11, 28, 10, 30)),
+    ],
+)
+def test_next_run(expr: str, tz: str, after: datetime, expected: datetime) -> None:
+    assert parse_schedule(expr, tz).next_after(after) == expected
+
+
+# Spring forward: Berlin 2026-03-29 02:00 CET → 03:00 CEST;
+#                 New York 2026-03-08 02:00 EST → 03:00 EDT.
+# Fall back: Berlin 2026-10-25 03:00 CEST → 02:00 CET; New York 2026-11-01 02:00 EDT → 01:00 EST.
+DST = [
+    # a fixed time in the skipped hour runs once, at the end of the gap
+    ("30 2 * * *", BERLIN, (2026, 3, 28, 12), [(2026, 3, 29, 3, 0), (2026, 3, 30, 2, 30)]),
+    ("30 2 * * *", NEW_YORK, (2026, 3, 7, 12), [(2026, 3, 8, 3, 0), (2026, 3, 9, 2, 30)]),
+    # hour wildcard: the missing hour has no runs, the others are untouched
+    ("30 * * * *", BERLIN, (2026, 3, 29, 1, 0), [(2026, 3, 29, 1, 30), (2026, 3, 29, 3, 30)]),
+    # a fixed time in the repeated hour runs once, at its first occurrence
+    ("30 2 * * *", BERLIN, (2026, 10, 24, 12), [(2026, 10, 25, 2, 30), (2026, 10, 26, 2, 30)]),
+    ("30 1 * * *", NEW_YORK, (2026, 10, 31, 12), [(2026, 11, 1, 1, 30), (2026, 11, 2, 1, 30)]),
+    # times outside the transition are not disturbed
+    ("0 9 * * *", BERLIN, (2026, 3, 28, 12), [(2026, 3, 29, 9, 0), (2026, 3, 30, 9, 0)]),
+]
+
+
+@pytest.mark.parametrize(("expr", "zone", "start", "wall_times"), DST)
+def test_dst_transitions(
+    expr: str, zone: ZoneInfo, start: tuple[int, ...], wall_times: list[tuple[int, ...]]
+) -> None:
+    sched = parse_schedule(expr, zone.key)
+    t = local(zone, *start)
+    got = []
+    for _ in wall_times:
+        t = sched.next_after(t)
+        got.append(t)
+    assert got == [local(zone, *w) for w in wall_times]
+
+
+def test_hour_wildcard_runs_in_both_repeated_hours() -> None:
+    sched = parse_schedule("30 * * * *", "Europe/Berlin")
+    t = local(BERLIN, 2026, 10, 25, 1, 45)
+    runs = []
+    for _ in range(3):
+        t = sched.next_after(t)
+        runs.append(t)
+    assert runs == [
+        local(BERLIN, 2026, 10, 25, 2, 30, fold=0),
+        local(BERLIN, 2026, 10, 25, 2, 30, fold=1),
+        local(BERLIN, 2026, 10, 25, 3, 30),
+    ]
+    assert runs[1] - runs[0] == timedelta(hours=1)
+
+
+def test_slots_between_keeps_the_newest() -> None:
+    sched = parse_schedule("@every 10s", "UTC")
+    slots = sched.slots_between(utc(2026, 1, 1), utc(2026, 1, 1, 0, 1), limit=3)
+    assert slots == [utc(2026, 1, 1, 0, 0, 40), utc(2026, 1, 1, 0, 0, 50), utc(2026, 1, 1, 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("expr", "tz", "field"),
+    [
+        ("61 * * * *", "UTC", "spec.schedule"),
+        ("* * * *", "UTC", "spec.schedule"),
+        ("@fortnightly", "UTC", "spec.schedule"),
+        ("@every soon", "UTC", "spec.schedule"),
+        ("@every 100ms", "UTC", "spec.schedule"),
+        ("0 9 * * *", "Mars/Olympus", "spec.timeZone"),
+        ("0 9 * * *", "", "spec.timeZone"),
+    ],
+)
+def test_invalid_schedules_name_the_field(expr: str, tz: str, field: str) -> None:
+    with pytest.raises(ScheduleError, match=field):
+        parse_schedule(expr, tz if tz else " ")
