@@ -22,7 +22,7 @@ class Settings:
     #: Namespaces to watch; empty = the whole cluster.
     namespaces: list[str] = field(default_factory=list)
     metrics_port: int = 8080
-    workers: int = 8
+    workers: int = 16
     kubeconfig: str | None = None
 
     @classmethod

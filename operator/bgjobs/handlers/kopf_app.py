@@ -64,6 +64,12 @@ async def on_jobschedule(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 async def on_attempt_job(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     obj = cast(dict[str, Any], event["object"])
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    cache = memo.runtime.reconciler.attempt_jobs
+    if event["type"] == "DELETED":
+        cache.pop(key, None)
+    else:
+        cache[key] = obj
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_GROUP):
             memo.runtime.work.add((obj["metadata"]["namespace"], ref["name"]))

@@ -8,6 +8,7 @@ are wrapped in a small vocabulary: :class:`NotFound`, :class:`Conflict`,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -65,6 +66,8 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
+        self._events: set[asyncio.Task[None]] = set()
+        self._event_slots = asyncio.Semaphore(16)
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -77,6 +80,8 @@ class Kube:
         return cls(ApiClient(cfg))
 
     async def close(self) -> None:
+        if self._events:
+            await asyncio.wait(self._events, timeout=5)
         await self.api.close()
 
     # BackgroundJobs -------------------------------------------------------
@@ -287,9 +292,10 @@ class Kube:
 
     async def delete_job(self, namespace: str, name: str) -> bool:
         try:
-            await self.batch.delete_namespaced_job(
+            resp = await self.batch.delete_namespaced_job(
                 name, namespace, propagation_policy="Background", _preload_content=False
             )
+            resp.release()  # type: ignore[attr-defined]  # raw response
             return True
         except ApiException as exc:
             if exc.status == 404:
@@ -322,35 +328,53 @@ class Kube:
                 return None
             raise _wrap(exc, f"get ConfigMap {namespace}/{name}") from exc
 
+    def emit(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
+        """Record an Event in the background: a reconcile never waits for one."""
+
+        async def post() -> None:
+            async with self._event_slots:
+                await self.post_event(obj, type_=type_, reason=reason, message=message)
+
+        task = asyncio.get_running_loop().create_task(post())
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
     async def post_event(
         self, obj: dict[str, Any], *, type_: str, reason: str, message: str
     ) -> None:
         """Record a core/v1 Event about ``obj``; failures are logged, never raised."""
         meta = obj.get("metadata", {})
-        now = datetime.now(UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(
-                generate_name=f"{meta.get('name', 'bgjobs')}.", namespace=meta.get("namespace")
-            ),
-            involved_object=client.V1ObjectReference(
-                api_version=obj.get("apiVersion"),
-                kind=obj.get("kind"),
-                name=meta.get("name"),
-                namespace=meta.get("namespace"),
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=type_,
-            source=client.V1EventSource(component=COMPONENT),
-            reporting_component=COMPONENT,
-            reporting_instance=COMPONENT,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-        )
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A plain dict: building client models costs more CPU than the call itself.
+        event = {
+            "metadata": {
+                "generateName": f"{meta.get('name', 'bgjobs')}.",
+                "namespace": meta.get("namespace"),
+            },
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
         try:
-            await self.core.create_namespaced_event(meta.get("namespace"), event)
+            resp = await self.core.create_namespaced_event(
+                meta.get("namespace"),
+                event,  # type: ignore[arg-type]  # a dict is sent as is
+                _preload_content=False,
+            )
+            resp.release()  # type: ignore[attr-defined]  # raw response
         except ApiException as exc:
             log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc.reason)

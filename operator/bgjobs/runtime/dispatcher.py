@@ -101,7 +101,7 @@ class Dispatcher:
             limit=BATCH,
         )
         for item in got:
-            self.work.add(split_member(item.member))
+            self.work.add(split_member(item.member), urgent=True)
         await self._stats()
         return len(got) >= BATCH, await self.queue.next_wakeup()
 

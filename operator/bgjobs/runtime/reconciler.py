@@ -107,6 +107,9 @@ class Reconciler:
         self.clock = clock
         self.wake_dispatcher = wake_dispatcher
         self.work: WorkQueue | None = None
+        #: Attempt Jobs as last seen by the watch (kopf_app fills it): reading a
+        #: running attempt costs no API call until its Job has finished.
+        self.attempt_jobs: dict[Key, dict[str, Any]] = {}
 
     # Entry point ---------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class Reconciler:
             await self.queue.cancel_expiry(job.member)
         else:
             new = job.status.model_copy(update={"handled_retry": token})
-            await self.kube.post_event(
+            self.kube.emit(
                 job.body,
                 type_="Warning",
                 reason="RetryIgnored",
@@ -192,6 +195,8 @@ class Reconciler:
 
     async def _finished(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> None:
         await self._forget(job.member, spec.type)
+        for attempt in job.status.attempts:
+            self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
         await self._labels(job, spec)
         if spec.ttl_after_finished is None:
             await self.queue.cancel_expiry(job.member)
@@ -219,7 +224,9 @@ class Reconciler:
     ) -> Job:
         """Look at the running attempt's Job; record its outcome when it has one."""
         job_name = job.status.job_name or ""
-        batch_job = await self.kube.get_job(job.namespace, job_name) if job_name else None
+        batch_job = self.attempt_jobs.get((job.namespace, job_name))
+        if batch_job is None and job_name:
+            batch_job = await self.kube.get_job(job.namespace, job_name)
         if batch_job is None:
             outcome: Outcome | None = Outcome(
                 succeeded=False,
@@ -231,6 +238,8 @@ class Reconciler:
                 pod_name=None,
                 finished_at=now,
             )
+        elif classify(batch_job, []) is None:
+            outcome = None  # still running: no need to look at its pods
         else:
             pods = await self.kube.job_pods(job.namespace, job_name)
             outcome = classify(batch_job, pods)
@@ -286,7 +295,7 @@ class Reconciler:
                 due=at,
                 now=now,
             )
-            await self.kube.post_event(
+            self.kube.emit(
                 job.body,
                 type_="Warning",
                 reason="DispatchFailed",
@@ -372,7 +381,7 @@ class Reconciler:
                 new.phase,
                 new.reason,
             )
-            await self.kube.post_event(
+            self.kube.emit(
                 body,
                 type_="Warning" if new.reason in WARNING_REASONS else "Normal",
                 reason=new.reason or str(new.phase),

@@ -145,7 +145,7 @@ class ScheduleReconciler:
                 await self.kube.patch_custom(
                     BGJ_PLURAL, namespace, child, {"spec": {"cancel": True}}
                 )
-            await self.kube.post_event(
+            self.kube.emit(
                 body,
                 type_="Normal",
                 reason="Replaced",
@@ -163,14 +163,14 @@ class ScheduleReconciler:
                 if step.too_late and step.last_schedule_time
                 else "only the newest missed run is started"
             )
-            await self.kube.post_event(
+            self.kube.emit(
                 body,
                 type_="Warning",
                 reason="MissedSchedule",
                 message=f"skipped {step.missed} missed run(s): {why}",
             )
         if step.forbidden:
-            await self.kube.post_event(
+            self.kube.emit(
                 body,
                 type_="Warning",
                 reason="SkippedForbid",
@@ -237,7 +237,7 @@ class ScheduleReconciler:
                 metrics.SCHEDULE_LAG.observe(lag)
             log.info("%s/%s: created %s (%s, lag %.3fs)", meta["namespace"], meta["name"],
                      job_name, why, lag)  # fmt: skip
-            await self.kube.post_event(
+            self.kube.emit(
                 body,
                 type_="Normal",
                 reason="Created",
@@ -305,7 +305,7 @@ class ScheduleReconciler:
         if self.work is not None:
             self.work.remember((meta["namespace"], meta["name"]), out)
         if changed:
-            await self.kube.post_event(
+            self.kube.emit(
                 out,
                 type_="Warning" if value == "False" else "Normal",
                 reason=reason,

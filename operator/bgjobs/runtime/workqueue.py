@@ -51,7 +51,11 @@ class WorkQueue:
         self._handler = handler
         self._workers = workers
         self._items: dict[Key, _Item] = {}
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        # (lane, seq, key): lane 0 is for keys that hold a dispatch slot, so a
+        # job that may start does not wait behind a burst of new ones.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, Key]] = asyncio.PriorityQueue()
+        self._seq = 0
+        self._urgent: set[Key] = set()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
         self._failures: dict[Key, int] = {}
@@ -61,8 +65,11 @@ class WorkQueue:
 
     # Producers ---------------------------------------------------------------
 
-    def add(self, key: Key, body: Any = FETCH) -> None:
-        """Mark ``key`` dirty; ``body`` is the newest version if the caller has it."""
+    def add(self, key: Key, body: Any = FETCH, *, urgent: bool = False) -> None:
+        """Mark ``key`` dirty; ``body`` is the newest version if the caller has it.
+
+        ``urgent`` keys are served before the others.
+        """
         now = time.time()
         if body is not FETCH:
             self.remember(key, body)
@@ -71,9 +78,18 @@ class WorkQueue:
             self._items[key] = _Item(self._bodies.get(key, FETCH), now)
         else:
             item.body = self._bodies.get(key, FETCH)
+        if urgent and key not in self._urgent:
+            self._urgent.add(key)
+            if key in self._queued:  # move it up: a second entry in the fast lane
+                self._put(key, 0)
+                return
         if key not in self._queued and key not in self._active:
             self._queued.add(key)
-            self._queue.put_nowait(key)
+            self._put(key, 0 if key in self._urgent else 1)
+
+    def _put(self, key: Key, lane: int) -> None:
+        self._seq += 1
+        self._queue.put_nowait((lane, self._seq, key))
 
     def add_after(self, key: Key, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -118,8 +134,11 @@ class WorkQueue:
 
     async def _work(self) -> None:
         while True:
-            key = await self._queue.get()
+            _, _, key = await self._queue.get()
+            if key not in self._queued:
+                continue  # a stale second entry: the key moved lanes and was served
             self._queued.discard(key)
+            self._urgent.discard(key)
             item = self._items.pop(key, None)
             if item is None:
                 continue
@@ -149,7 +168,7 @@ class WorkQueue:
                 self._active.discard(key)
                 if key in self._items and key not in self._queued:
                     self._queued.add(key)
-                    self._queue.put_nowait(key)
+                    self._put(key, 0 if key in self._urgent else 1)
                 if self._bodies.get(key, FETCH) is GONE and key not in self._items:
                     self._bodies.pop(key, None)
 
