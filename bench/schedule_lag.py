@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -105,9 +106,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 await batch.create_namespaced_cron_job(ns, cronjob("every-minute"))
                 start = time.time()
                 print(f"[bench] waiting for {args.slots} slots of '* * * * *' in {ns}", flush=True)
+                slot_name = re.compile(r"^every-minute-(\d+)$")
                 while True:
-                    bg = [n for n in seen_bg if n.startswith("every-minute-")]
-                    cj = [n for n in seen_cj if n.startswith("every-minute-")]
+                    bg = [n for n in seen_bg if slot_name.match(n)]
+                    cj = [n for n in seen_cj if slot_name.match(n)]
                     if min(len(bg), len(cj)) >= args.slots:
                         break
                     if time.time() - start > 60 * (args.slots + 2):
@@ -120,16 +122,12 @@ async def main_async(args: argparse.Namespace) -> None:
                 op.stop()
         await client.CoreV1Api(api).delete_namespace(ns)
 
-    # JobSchedule names carry the slot in unix seconds; CronJob names the slot in minutes.
-    bg_lag = {
-        int(n.rsplit("-", 1)[1]): t - int(n.rsplit("-", 1)[1])
-        for n, t in seen_bg.items()
-        if n.startswith("every-minute-")
-    }
+    # JobSchedule names carry the slot in unix seconds, CronJob names in unix
+    # minutes; the operator's attempt Jobs (``...-a1``) do not match.
+    slot_name = re.compile(r"^every-minute-(\d+)$")
+    bg_lag = {int(m[1]): t - int(m[1]) for n, t in seen_bg.items() if (m := slot_name.match(n))}
     cj_lag = {
-        int(n.rsplit("-", 1)[1]) * 60: t - int(n.rsplit("-", 1)[1]) * 60
-        for n, t in seen_cj.items()
-        if n.startswith("every-minute-")
+        int(m[1]) * 60: t - int(m[1]) * 60 for n, t in seen_cj.items() if (m := slot_name.match(n))
     }
     print()
     print(f"{'slot (UTC)':<22}{'JobSchedule lag':>18}{'CronJob lag':>14}")

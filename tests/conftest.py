@@ -140,3 +140,10 @@ def run_operator(
 @pytest.fixture
 def jobs(api: ApiClient, namespace: str) -> Jobs:
     return Jobs(api, namespace)
+
+
+@pytest.fixture
+def fake_pods(cluster: Cluster) -> None:
+    """Skip unless pods are played by kwok, so a test can dictate their outcome."""
+    if not cluster.fake_pods:
+        pytest.skip("needs the local kwok cluster, whose pods finish on cue")

@@ -10,7 +10,6 @@ from datetime import datetime
 import pytest
 
 from tests.support.bgjobs import Jobs, bgjob, registry, status
-from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -18,10 +17,7 @@ Run = Callable[..., OperatorProcess]
 LEVEL = {"Low": 0, "Normal": 1, "High": 2, "Urgent": 3}
 
 
-@pytest.fixture(autouse=True)
-def _needs_fake_pods(cluster: Cluster) -> None:
-    if not cluster.fake_pods:
-        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 async def all_finished(jobs: Jobs, names: list[str], within: float) -> dict[str, dict]:

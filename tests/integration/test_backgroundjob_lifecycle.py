@@ -11,17 +11,13 @@ from datetime import datetime
 import pytest
 
 from tests.support.bgjobs import Jobs, bgjob, registry, status
-from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
 Run = Callable[..., OperatorProcess]
 
 
-@pytest.fixture(autouse=True)
-def _needs_fake_pods(cluster: Cluster) -> None:
-    if not cluster.fake_pods:
-        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 def scrape(port: int) -> str:

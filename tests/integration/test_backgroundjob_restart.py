@@ -14,7 +14,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.bgjobs import Jobs, bgjob, registry, status
-from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
@@ -22,10 +21,7 @@ from tests.support.redis_server import RedisServer
 Run = Callable[..., OperatorProcess]
 
 
-@pytest.fixture(autouse=True)
-def _needs_fake_pods(cluster: Cluster) -> None:
-    if not cluster.fake_pods:
-        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 # name → (fake outcome, retry policy, expected phase, expected attempts)

@@ -19,11 +19,7 @@ from tests.support.cluster import Cluster, kubectl
 from tests.support.fake_pods import batch_job, fake_outcome, payload_env
 from tests.support.poll import eventually
 
-
-@pytest.fixture(autouse=True)
-def _needs_fake_pods(cluster: Cluster) -> None:
-    if not cluster.fake_pods:
-        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 async def run_job(

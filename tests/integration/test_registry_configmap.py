@@ -10,17 +10,13 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from tests.support.bgjobs import Jobs, bgjob, registry, status
-from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
 Run = Callable[..., OperatorProcess]
 
 
-@pytest.fixture(autouse=True)
-def _needs_fake_pods(cluster: Cluster) -> None:
-    if not cluster.fake_pods:
-        pytest.skip("needs the local kwok cluster, whose pods finish on cue")
+pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 async def test_configmap_registry_is_watched(

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -24,6 +26,9 @@ from bgjobs.models.backgroundjob import PLURAL
 
 log = logging.getLogger(__name__)
 COMPONENT = "bgjobs-operator"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SA_TOKEN = f"{SA_DIR}/token"
+SA_NAMESPACE = f"{SA_DIR}/namespace"
 MERGE = "application/merge-patch+json"
 
 
@@ -51,6 +56,10 @@ def _wrap(exc: ApiException, what: str) -> KubeError:
     return kind(f"{what}: {message}", exc.status)
 
 
+def _in_cluster() -> bool:
+    return os.path.exists(SA_TOKEN)
+
+
 async def _json(response: Any) -> Any:
     """Read a ``_preload_content=False`` response as JSON."""
     data = await response.read()
@@ -70,14 +79,37 @@ class Kube:
         self._event_slots = asyncio.Semaphore(16)
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None) -> Kube:
-        """In a pod: the service account; elsewhere: the kubeconfig."""
+    async def connect(cls, kubeconfig: str | None = None, *, context: str | None = None) -> Kube:
+        """In a pod: the service account; elsewhere: the kubeconfig (and ``context``)."""
         cfg = client.Configuration()
-        try:
+        if kubeconfig is None and context is None and _in_cluster():
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        else:
+            try:
+                await config.load_kube_config(
+                    config_file=kubeconfig, context=context, client_configuration=cfg
+                )
+            except (config.ConfigException, FileNotFoundError) as exc:
+                raise KubeError(f"no usable kubeconfig: {exc}") from exc
         return cls(ApiClient(cfg))
+
+    @staticmethod
+    def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+        """The namespace of the kubeconfig context, the pod's own, else ``default``."""
+        if kubeconfig is None and context is None and os.path.exists(SA_NAMESPACE):
+            with open(SA_NAMESPACE) as f:
+                return f.read().strip() or "default"
+        path = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]
+        try:
+            with open(os.path.expanduser(path)) as f:
+                doc = yaml.safe_load(f) or {}
+        except OSError:
+            return "default"
+        name = context or doc.get("current-context")
+        for ctx in doc.get("contexts") or []:
+            if ctx.get("name") == name:
+                return str((ctx.get("context") or {}).get("namespace") or "default")
+        return "default"
 
     async def close(self) -> None:
         if self._events:
@@ -87,15 +119,7 @@ class Kube:
     # BackgroundJobs -------------------------------------------------------
 
     async def get_bgjob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, name
-            )
-            return obj
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _wrap(exc, f"get BackgroundJob {namespace}/{name}") from exc
+        return await self.get_custom(PLURAL, namespace, name)
 
     async def list_bgjobs(self, namespaces: list[str] | None) -> list[dict[str, Any]]:
         """All BackgroundJobs in ``namespaces`` (None: every namespace)."""
@@ -131,34 +155,10 @@ class Kube:
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        try:
-            obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                PLURAL,
-                name,
-                body,
-                _content_type=MERGE,  # type: ignore[call-arg]
-            )
-            return obj
-        except ApiException as exc:
-            raise _wrap(exc, f"patch status of BackgroundJob {namespace}/{name}") from exc
+        return await self.patch_custom(PLURAL, namespace, name, body, status=True)
 
     async def patch_bgjob(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        try:
-            obj: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                PLURAL,
-                name,
-                patch,
-                _content_type=MERGE,  # type: ignore[call-arg]
-            )
-            return obj
-        except ApiException as exc:
-            raise _wrap(exc, f"patch BackgroundJob {namespace}/{name}") from exc
+        return await self.patch_custom(PLURAL, namespace, name, patch)
 
     async def delete_bgjob(self, namespace: str, name: str, uid: str | None = None) -> bool:
         body = client.V1DeleteOptions(
@@ -199,6 +199,37 @@ class Kube:
             raise _wrap(exc, f"list {plural} in {namespace}") from exc
         items: list[dict[str, Any]] = page.get("items", [])
         return items
+
+    async def list_custom_page(
+        self,
+        plural: str,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list (``namespace`` None: all namespaces), with its continue token."""
+        kwargs: dict[str, Any] = {}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if limit:
+            kwargs["limit"] = limit
+        if continue_token:
+            kwargs["_continue"] = continue_token
+        try:
+            if namespace is None:
+                page = await self.custom.list_cluster_custom_object(
+                    API_GROUP, API_VERSION, plural, **kwargs
+                )
+            else:
+                page = await self.custom.list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, **kwargs
+                )
+        except ApiException as exc:
+            raise _wrap(exc, f"list {plural}") from exc
+        out: dict[str, Any] = page
+        return out
 
     async def create_custom(
         self, plural: str, body: dict[str, Any]
@@ -313,6 +344,29 @@ class Kube:
             return pods
         except ApiException as exc:
             raise _wrap(exc, f"list pods of Job {namespace}/{job_name}") from exc
+
+    async def pod_log(self, namespace: str, pod: str, *, tail: int | None = None) -> str:
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if tail:
+            kwargs["tail_lines"] = tail
+        try:
+            resp: Any = await self.core.read_namespaced_pod_log(pod, namespace, **kwargs)
+            data: bytes = await resp.read()
+            resp.release()
+            return data.decode(errors="replace")
+        except ApiException as exc:
+            raise _wrap(exc, f"logs of pod {namespace}/{pod}") from exc
+
+    async def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """Events about the object ``name``, oldest first."""
+        try:
+            resp = await self.core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
+            )
+            items: list[dict[str, Any]] = (await _json(resp)).get("items", [])
+        except ApiException as exc:
+            raise _wrap(exc, f"events of {namespace}/{name}") from exc
+        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
     # ConfigMaps and Events --------------------------------------------------
 

@@ -109,7 +109,7 @@ def jobschedule_crd() -> dict[str, Any]:
         {"name": "TimeZone", "type": "string", "jsonPath": ".spec.timeZone"},
         {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
         {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
-        {"name": "Next", "type": "date", "jsonPath": ".status.nextScheduleTime"},
+        {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime"},
         {"name": "Runs", "type": "integer", "jsonPath": ".status.runCount"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp", "priority": 1},
     ]

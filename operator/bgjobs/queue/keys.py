@@ -8,6 +8,7 @@
     <p>meta:<member>   HASH  type, priority, score, dispatchedAt
     <p>expiry          ZSET  member → delete-at time, ms (ttlAfterFinished)
     <p>epoch           STRING set by a rebuild; missing = Redis lost its data
+    <p>config          STRING the operator's dispatch settings (JSON), for `kubectl bgjobs stats`
 
 A member is ``<namespace>/<name>`` of a BackgroundJob. The default prefix is
 ``bgjobs:``.
@@ -50,3 +51,7 @@ class Keys:
     @property
     def epoch(self) -> str:
         return f"{self.prefix}epoch"
+
+    @property
+    def config(self) -> str:
+        return f"{self.prefix}config"

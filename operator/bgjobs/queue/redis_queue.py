@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -131,6 +132,18 @@ class RedisQueue:
             (str(items[i]), str(items[i + 1]), str(items[i + 2])): int(items[i + 3])
             for i in range(0, len(items), 4)
         }
+
+    async def publish_config(self, max_concurrent: int, caps: Mapping[str, int]) -> None:
+        """Record the dispatch limits in force, for tools that report capacity."""
+        doc = {"maxConcurrentJobs": max_concurrent, "concurrency": dict(caps)}
+        await self.redis.set(self.keys.config, json.dumps(doc, sort_keys=True))
+
+    async def read_config(self) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.keys.config)
+        if raw is None:
+            return None
+        out: dict[str, Any] = json.loads(raw)
+        return out
 
     async def clear(self) -> None:
         """Delete every key under the prefix."""

@@ -47,6 +47,7 @@ class Dispatcher:
         self._event = asyncio.Event()
         self._rebuilt = False
         self._last_stats = 0.0
+        self._published: object = None
 
     def wake(self) -> None:
         self._event.set()
@@ -88,12 +89,16 @@ class Dispatcher:
                 time.monotonic() - t0,
             )
             self._rebuilt = True
+            self._published = None  # the rebuild cleared the published config too
         now = self.clock()
         await self.queue.promote(now)
         for member in await self.queue.due_expiries(now):
             await self.queue.cancel_expiry(member)
             self.work.add(split_member(member))
         registry = self.registry.current
+        if registry is not self._published:
+            await self.queue.publish_config(registry.max_concurrent_jobs, registry.caps())
+            self._published = registry
         got = await self.queue.dispatch(
             max_concurrent=registry.max_concurrent_jobs,
             caps=registry.caps(),

@@ -270,6 +270,10 @@ class Reconciler:
     ) -> None:
         """This job holds a dispatch slot: create the attempt's Job, mark it Running."""
         handler = self.registry.current.handlers[spec.type]
+        if job.status.queued_at is None:  # queued by a rebuild, before any reconcile
+            first_seen = _ts(job.body["metadata"].get("creationTimestamp")) or now
+            job.status = job.status.model_copy(update={"queued_at": first_seen})
+            metrics.ENQUEUED.labels(spec.type).inc()
         attempt = lc.next_attempt_number(job.status)
         manifest = attempt_job(
             name=job.name,
@@ -309,6 +313,7 @@ class Reconciler:
             raise KubeError(
                 f"Job {manifest['metadata']['name']} exists but belongs to another object"
             )
+        waiting_since = job.status.next_attempt_at or job.status.queued_at
         job = await self._write(
             job,
             lc.running(job.status, attempt=attempt, job_name=manifest["metadata"]["name"], now=now),
@@ -317,10 +322,9 @@ class Reconciler:
         await self._labels(job, spec, settings.priority)
         if fresh:
             metrics.DISPATCHED.labels(spec.type).inc()
-            since = job.status.next_attempt_at or job.status.queued_at
-            if since:
+            if waiting_since:
                 metrics.QUEUE_WAIT.labels(spec.type).observe(
-                    max(0.0, (now - since).total_seconds())
+                    max(0.0, (now - waiting_since).total_seconds())
                 )
 
     async def _enqueue(

@@ -1,0 +1,1 @@
+"""``kubectl bgjobs``: the kubectl plugin for listing, inspecting and managing jobs."""

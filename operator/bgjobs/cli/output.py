@@ -1,0 +1,43 @@
+"""Rendering for the plugin: kubectl-style tables, ages, JSON and YAML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+
+def age(ts: str | datetime | None, now: datetime | None = None) -> str:
+    """kubectl's short age: 42s, 5m, 3h12m, 4d."""
+    if not ts:
+        return "<none>"
+    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+    seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
+    if seconds < 0:
+        return f"in {age(now or datetime.now(UTC), when)}"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h{minutes % 60}m" if hours < 10 and minutes % 60 else f"{hours}h"
+    return f"{hours // 24}d"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]  # fmt: skip
+    return "\n".join(lines)
+
+
+def dump(obj: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(obj, indent=2, sort_keys=False, default=str)
+    return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).rstrip()
