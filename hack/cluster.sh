@@ -70,14 +70,30 @@ up() {
     log "removing stale cluster $NAME"
     kwokctl delete cluster --name "$NAME" >/dev/null 2>&1 || true
   fi
-  mkdir -p "$(dirname "$KCFG")"
+  mkdir -p "$(dirname "$KCFG")" "$ROOT/.cluster"
   rm -f "$KCFG"
+  # The Stages, plus canned logs for every pod's handler container (an
+  # absolute path, so it is written here).
+  local config="$ROOT/.cluster/kwok-config.yaml"
+  {
+    cat "$ROOT/hack/kwok/stages.yaml"
+    printf -- '---\n%s\n' "apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: handler-logs
+spec:
+  selector: {}
+  logs:
+  - containers: [handler]
+    logsFile: $ROOT/hack/kwok/handler.log
+    follow: false"
+  } > "$config"
   log "creating cluster $NAME (kwokctl binary runtime, Kubernetes $(kube-apiserver --version | awk '{print $2}'))"
   kwokctl --v=WARN create cluster \
     --name "$NAME" \
     --runtime binary \
     --kubeconfig "$KCFG" \
-    --config "$ROOT/hack/kwok/stages.yaml" \
+    --config "$config" \
     --kube-apiserver-binary "$BIN/kube-apiserver" \
     --kube-controller-manager-binary "$BIN/kube-controller-manager" \
     --kube-scheduler-binary "$BIN/kube-scheduler" \

@@ -152,8 +152,14 @@ class Job:
         return list(self.status.get("attempts") or [])
 
     @property
+    def retry_pending(self) -> bool:
+        """A retry was asked for (annotation) that the operator has not acted on yet."""
+        token = (self.raw["metadata"].get("annotations") or {}).get(RETRY_ANNOTATION)
+        return bool(token) and token != self.status.get("handledRetry")
+
+    @property
     def finished(self) -> bool:
-        return self.phase in FINISHED
+        return self.phase in FINISHED and not self.retry_pending
 
     @property
     def created(self) -> datetime | None:
@@ -286,9 +292,9 @@ class AsyncClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = await self.get(name, namespace=namespace)
-            if job.phase == "Completed":
+            if job.finished and job.phase == "Completed":
                 return job.result
-            if job.phase in ("Failed", "Cancelled"):
+            if job.finished:
                 raise JobFailed(job)
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(

@@ -60,11 +60,23 @@ def _in_cluster() -> bool:
     return os.path.exists(SA_TOKEN)
 
 
-async def _json(response: Any) -> Any:
-    """Read a ``_preload_content=False`` response as JSON."""
-    data = await response.read()
+async def _body(response: Any, what: str) -> bytes:
+    """Read a ``_preload_content=False`` response; a non-2xx status raises like the client."""
+    data: bytes = await response.read()
     response.release()
-    return json.loads(data)
+    status = getattr(response, "status", 200)
+    if not 200 <= status < 300:
+        message = data.decode(errors="replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            message = json.loads(data).get("message", message)
+        kind = {404: NotFound, 409: Conflict}.get(status, KubeError)
+        raise kind(f"{what}: {message}", status)
+    return data
+
+
+async def _json(response: Any, what: str = "request") -> Any:
+    """Read a ``_preload_content=False`` response as JSON (raising on errors)."""
+    return json.loads(await _body(response, what))
 
 
 class Kube:
@@ -302,10 +314,12 @@ class Kube:
                 manifest,  # type: ignore[arg-type]  # a dict is sent as is
                 _preload_content=False,
             )
-            return await _json(resp), True
+            return await _json(resp, f"create Job {ns}/{name}"), True
         except ApiException as exc:
             if exc.status != 409:
                 raise _wrap(exc, f"create Job {ns}/{name}") from exc
+        except Conflict:
+            pass
         existing = await self.get_job(ns, name)
         if existing is None:
             raise Conflict(f"Job {ns}/{name} exists but cannot be read", 409)
@@ -314,8 +328,10 @@ class Kube:
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
-            job: dict[str, Any] = await _json(resp)
+            job: dict[str, Any] = await _json(resp, f"get Job {namespace}/{name}")
             return job
+        except NotFound:
+            return None
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -326,8 +342,10 @@ class Kube:
             resp = await self.batch.delete_namespaced_job(
                 name, namespace, propagation_policy="Background", _preload_content=False
             )
-            resp.release()  # type: ignore[attr-defined]  # raw response
+            await _body(resp, f"delete Job {namespace}/{name}")
             return True
+        except NotFound:
+            return False
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -340,7 +358,9 @@ class Kube:
                 label_selector=f"batch.kubernetes.io/job-name={job_name}",
                 _preload_content=False,
             )
-            pods: list[dict[str, Any]] = (await _json(resp)).get("items", [])
+            pods: list[dict[str, Any]] = (
+                await _json(resp, f"list pods of Job {namespace}/{job_name}")
+            ).get("items", [])
             return pods
         except ApiException as exc:
             raise _wrap(exc, f"list pods of Job {namespace}/{job_name}") from exc
@@ -351,9 +371,7 @@ class Kube:
             kwargs["tail_lines"] = tail
         try:
             resp: Any = await self.core.read_namespaced_pod_log(pod, namespace, **kwargs)
-            data: bytes = await resp.read()
-            resp.release()
-            return data.decode(errors="replace")
+            return (await _body(resp, f"logs of pod {namespace}/{pod}")).decode(errors="replace")
         except ApiException as exc:
             raise _wrap(exc, f"logs of pod {namespace}/{pod}") from exc
 
@@ -363,7 +381,9 @@ class Kube:
             resp = await self.core.list_namespaced_event(
                 namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
             )
-            items: list[dict[str, Any]] = (await _json(resp)).get("items", [])
+            items: list[dict[str, Any]] = (await _json(resp, f"events of {namespace}/{name}")).get(
+                "items", []
+            )
         except ApiException as exc:
             raise _wrap(exc, f"events of {namespace}/{name}") from exc
         return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -375,8 +395,10 @@ class Kube:
             resp = await self.core.read_namespaced_config_map(
                 name, namespace, _preload_content=False
             )
-            cm: dict[str, Any] = await _json(resp)
+            cm: dict[str, Any] = await _json(resp, f"get ConfigMap {namespace}/{name}")
             return cm
+        except NotFound:
+            return None
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -429,6 +451,6 @@ class Kube:
                 event,  # type: ignore[arg-type]  # a dict is sent as is
                 _preload_content=False,
             )
-            resp.release()  # type: ignore[attr-defined]  # raw response
-        except ApiException as exc:
-            log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc.reason)
+            await _body(resp, f"record event {reason}")
+        except (ApiException, KubeError) as exc:
+            log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc)
