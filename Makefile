@@ -55,7 +55,7 @@ cluster-status: ## is the local cluster up?
 
 .PHONY: env
 env: ## print exports for the local cluster: eval "$$(make -s env)"
-	@echo "export PATH=$(TOOLBIN):\$$PATH KUBECONFIG=$(KUBECONFIG_LOCAL)"
+	@echo "export PATH=$(TOOLBIN):$(CURDIR)/$(VENV)/bin:\$$PATH KUBECONFIG=$(KUBECONFIG_LOCAL)"
 
 .PHONY: up
 up: deps venv cluster-up ## local cluster + Redis + operator + sample jobs
@@ -68,8 +68,12 @@ down: ## stop the operator and Redis, delete the local cluster
 	hack/cluster.sh down
 
 .PHONY: crds
-crds: venv ## regenerate crds/ from the models
+crds: venv ## regenerate crds/ and docs/reference/crds.md from the models
 	$(PY) -m bgjobs.models.crd crds
+	$(PY) -m bgjobs.models.reference
+
+.PHONY: docs-reference
+docs-reference: crds ## same as crds
 
 .PHONY: lint
 lint: venv ## ruff (lint and format check) and mypy --strict

@@ -27,3 +27,10 @@ def test_backgroundjob_crd_has_the_contract_names_and_columns() -> None:
     assert spec["properties"]["payload"]["x-kubernetes-preserve-unknown-fields"] is True
     assert spec["properties"]["priority"]["enum"] == ["Low", "Normal", "High", "Urgent"]
     assert spec["required"] == ["type"]
+
+
+def test_crd_reference_doc_matches_the_models() -> None:
+    from bgjobs.models.reference import render
+
+    doc = CRDS.parent / "docs" / "reference" / "crds.md"
+    assert doc.read_text() == render(), "docs/reference/crds.md drifted: run `make docs-reference`"

@@ -98,7 +98,9 @@ class Attempt(CamelModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     exit_code: int | None = None
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None, description="Short CamelCase why, e.g. Queued, BackoffLimitExceeded."
+    )
     message: str | None = Field(default=None, max_length=4096)
 
 
@@ -107,22 +109,27 @@ class BackgroundJobStatus(CamelModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    phase: Phase | None = None
+    phase: Phase | None = Field(default=None, description="Where the job is in its lifecycle.")
     reason: str | None = None
-    message: str | None = None
-    retry_count: int = Field(default=0, ge=0)
-    queued_at: datetime | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    next_attempt_at: datetime | None = None
-    job_name: str | None = None
+    message: str | None = Field(default=None, description="One human sentence.")
+    retry_count: int = Field(default=0, ge=0, description="Retries started so far.")
+    queued_at: datetime | None = Field(default=None, description="First queued (FIFO order).")
+    started_at: datetime | None = Field(default=None, description="First attempt started.")
+    completed_at: datetime | None = Field(default=None, description="Reached a final phase.")
+    next_attempt_at: datetime | None = Field(default=None, description="When Retrying: next try.")
+    job_name: str | None = Field(default=None, description="batch/v1 Job of the last attempt.")
     result: Any = Field(
         default=None,
+        description="The JSON the handler returned (its termination message).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    error: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list, max_length=50)
-    conditions: list[Condition] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Last failure, human-readable.")
+    attempts: list[Attempt] = Field(
+        default_factory=list, max_length=50, description="Newest last, the last 10 kept."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Queued, Running, Succeeded, Failed."
+    )
     observed_generation: int | None = None
     handled_retry: str | None = Field(
         default=None, description="The bgjobs.io/retry annotation value last acted on."

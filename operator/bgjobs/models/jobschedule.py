@@ -44,15 +44,19 @@ class JobScheduleSpec(CamelModel):
         pattern=r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$",
         description="IANA time zone name, e.g. Europe/Berlin.",
     )
-    suspend: bool = False
+    suspend: bool = Field(default=False, description="true: no new runs.")
     max_runs: int = Field(default=0, ge=0, description="0 = unlimited.")
-    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.ALLOW, description="Allow, Forbid (skip while one runs), Replace."
+    )
     starting_deadline_seconds: int | None = Field(
         default=None, ge=0, description="A run missed by more than this is skipped."
     )
-    successful_jobs_history_limit: int = Field(default=3, ge=0)
-    failed_jobs_history_limit: int = Field(default=1, ge=0)
-    job_template: JobTemplate
+    successful_jobs_history_limit: int = Field(default=3, ge=0, description="Completed jobs kept.")
+    failed_jobs_history_limit: int = Field(
+        default=1, ge=0, description="Failed or Cancelled jobs kept."
+    )
+    job_template: JobTemplate = Field(description="Metadata and spec of the jobs created.")
 
 
 class ActiveJob(CamelModel):
@@ -63,11 +67,13 @@ class ActiveJob(CamelModel):
 class JobScheduleStatus(CamelModel):
     model_config = ConfigDict(extra="ignore")
 
-    last_schedule_time: datetime | None = None
-    next_schedule_time: datetime | None = None
-    last_successful_time: datetime | None = None
-    run_count: int = Field(default=0, ge=0)
-    active: list[ActiveJob] = Field(default_factory=list)
+    last_schedule_time: datetime | None = Field(default=None, description="Newest slot handled.")
+    next_schedule_time: datetime | None = Field(default=None, description="Next slot.")
+    last_successful_time: datetime | None = Field(
+        default=None, description="When a created job last completed."
+    )
+    run_count: int = Field(default=0, ge=0, description="Jobs created (slots and run-now).")
+    active: list[ActiveJob] = Field(default_factory=list, description="Unfinished jobs.")
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     handled_run_now: str | None = Field(
