@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bgjobs.client import (
     AsyncClient,
     Client,
+    Forbidden,
     InvalidJob,
     JobFailed,
     NotFound,
@@ -16,7 +20,7 @@ from bgjobs.client import (
     WaitTimeout,
 )
 from tests.support.bgjobs import Jobs
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, kubectl
 from tests.support.operator import OperatorProcess
 
 Run = Callable[..., OperatorProcess]
@@ -24,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
 @pytest.fixture
-def sync_client(cluster: Cluster, namespace: str, crds: object) -> Client:
+def sync_client(cluster: Cluster, namespace: str, crds: object) -> Iterator[Client]:
     c = Client(namespace, kubeconfig=str(cluster.kubeconfig))
     yield c
     c.close()
@@ -125,3 +129,24 @@ async def test_async_twin(run_operator: Run, cluster: Cluster, namespace: str) -
         assert [j.name for j in await c.list()] == [handle.name]
         with pytest.raises(NotFound):
             await c.cancel("missing")
+
+
+def test_forbidden_is_typed(cluster: Cluster, namespace: str, crds: object, tmp_path: Path) -> None:
+    """A service account without RBAC grants gets Forbidden, naming the verb and resource."""
+    kc = [kubectl(), "--kubeconfig", str(cluster.kubeconfig)]
+    subprocess.run([*kc, "create", "sa", "nobody", "-n", namespace], check=True,
+                   capture_output=True)  # fmt: skip
+    token = subprocess.run([*kc, "create", "token", "nobody", "-n", namespace], check=True,
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    doc = yaml.safe_load(cluster.kubeconfig.read_text())
+    doc["users"] = [{"name": "nobody", "user": {"token": token}}]
+    for ctx in doc["contexts"]:
+        ctx["context"]["user"] = "nobody"
+    limited = tmp_path / "nobody.kubeconfig"
+    limited.write_text(yaml.safe_dump(doc))
+
+    with Client(namespace, kubeconfig=str(limited)) as c:
+        with pytest.raises(Forbidden, match="forbidden"):
+            c.enqueue("work", {})
+        with pytest.raises(Forbidden):
+            c.list()

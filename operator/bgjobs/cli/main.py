@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -662,6 +663,10 @@ def main(argv: list[str] | None = None) -> int:
         return {404: 3, 403: 4, 422: 4}.get(exc.status or 0, 1)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `kubectl bgjobs get x | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (silence the flush at exit)
+        return 0
 
 
 if __name__ == "__main__":
