@@ -28,10 +28,11 @@ deps: ## install the Debian packages the tests need (redis-server)
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml handler-images/sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=25.1'
 	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q -e handler-images/sdk
 	touch $@
 
 .PHONY: venv
@@ -77,14 +78,14 @@ docs-reference: crds ## same as crds
 
 .PHONY: lint
 lint: venv ## ruff (lint and format check) and mypy --strict
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench handler-images
+	$(VENV)/bin/ruff format --check operator tests bench handler-images
 	$(VENV)/bin/mypy
 
 .PHONY: fmt
 fmt: venv ## format the code
-	$(VENV)/bin/ruff format operator tests bench
-	$(VENV)/bin/ruff check --fix operator tests bench
+	$(VENV)/bin/ruff format operator tests bench handler-images
+	$(VENV)/bin/ruff check --fix operator tests bench handler-images
 
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no cluster, no Redis)

@@ -1,0 +1,48 @@
+"""bgjobs handler SDK: a handler is a plain function ``(payload, ctx) -> result``.
+
+    from pydantic import BaseModel
+    from bgjobs_handler import Context, PermanentError, handler, run
+
+    class Mail(BaseModel):
+        to: str
+        subject: str
+
+    @handler(payload=Mail)
+    def send(payload: Mail, ctx: Context) -> dict:
+        if not payload.to.endswith(".org"):
+            raise PermanentError("payload.to: only .org addresses")   # exit 3, never retried
+        return {"status": "sent"}                                    # exit 0, becomes status.result
+
+    if __name__ == "__main__":
+        run(send)
+
+The pod contract (``BGJOB_*`` env in, exit code and ``/dev/termination-log``
+out) is handled here; see the README.
+"""
+
+from bgjobs_handler.runtime import (
+    EXIT_OK,
+    EXIT_PERMANENT,
+    EXIT_RETRY,
+    MAX_RESULT_BYTES,
+    Context,
+    Handler,
+    PermanentError,
+    handler,
+    run,
+    run_handler,
+)
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_PERMANENT",
+    "EXIT_RETRY",
+    "MAX_RESULT_BYTES",
+    "Context",
+    "Handler",
+    "PermanentError",
+    "handler",
+    "run",
+    "run_handler",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,201 @@
+"""The pod contract: read the env, validate, call the handler, write the outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+EXIT_OK = 0
+EXIT_RETRY = 1
+EXIT_PERMANENT = 3
+MAX_RESULT_BYTES = 4096
+MAX_MESSAGE = 1024
+TERMINATION_LOG = "/dev/termination-log"
+
+P = TypeVar("P")
+log = logging.getLogger("bgjobs_handler")
+
+
+class PermanentError(Exception):
+    """Raise for a failure that retrying cannot fix (bad input, unknown entity): exit 3."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who this attempt is: from the ``BGJOB_*`` env the operator sets."""
+
+    name: str
+    namespace: str
+    uid: str
+    type: str
+    attempt: int
+    idempotency_key: str
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Context:
+        try:
+            attempt = int(env.get("BGJOB_ATTEMPT", "1"))
+        except ValueError:
+            attempt = 1
+        uid = env.get("BGJOB_UID", "")
+        return cls(
+            name=env.get("BGJOB_NAME", "local"),
+            namespace=env.get("BGJOB_NAMESPACE", ""),
+            uid=uid,
+            type=env.get("BGJOB_TYPE", ""),
+            attempt=attempt,
+            idempotency_key=env.get("BGJOB_IDEMPOTENCY_KEY", uid),
+            env=env,
+        )
+
+
+class Handler(Generic[P]):
+    """A function plus the pydantic model its payload must satisfy (if any)."""
+
+    def __init__(self, fn: Callable[[P, Context], Any], payload: type[BaseModel] | None) -> None:
+        self.fn = fn
+        self.payload_model = payload
+        self.__name__ = getattr(fn, "__name__", "handler")
+        self.__doc__ = fn.__doc__
+
+    def __call__(self, payload: P, ctx: Context) -> Any:
+        return self.fn(payload, ctx)
+
+
+def handler(fn: Callable[..., Any] | None = None, *, payload: type[BaseModel] | None = None) -> Any:
+    """Decorate a ``(payload, ctx) -> result`` function; ``payload=Model`` validates input."""
+
+    def wrap(f: Callable[..., Any]) -> Handler[Any]:
+        return Handler(f, payload)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class _JsonFormatter(logging.Formatter):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "job": f"{self.ctx.namespace}/{self.ctx.name}",
+            "type": self.ctx.type,
+            "attempt": self.ctx.attempt,
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            doc.update(fields)
+        if record.exc_info and record.levelno >= logging.ERROR:
+            doc["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(doc, default=str)
+
+
+def _configure_logging(ctx: Context) -> None:
+    root = logging.getLogger()
+    handler_ = logging.StreamHandler(sys.stderr)
+    handler_.setFormatter(_JsonFormatter(ctx))
+    root.handlers[:] = [handler_]
+    root.setLevel(os.environ.get("BGJOB_LOG_LEVEL", "INFO").upper())
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:  # the message is lost, the exit code still counts
+        log.warning("cannot write the termination message to %s: %s", path, exc)
+
+
+def _field_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"payload.{loc}: {err['msg']}" if loc else f"payload: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _to_json(result: Any) -> str:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    return json.dumps(result, separators=(",", ":"), default=str)
+
+
+def run_handler(
+    fn: Callable[[Any, Context], Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    termination_log: str | None = None,
+) -> int:
+    """Run one attempt; returns the exit code (0 ok, 1 retryable, 3 permanent)."""
+    env = os.environ if env is None else env
+    path = termination_log or env.get("BGJOB_TERMINATION_LOG", TERMINATION_LOG)
+    ctx = Context.from_env(env)
+    model = getattr(fn, "payload_model", None)
+    try:
+        raw = json.loads(env.get("BGJOB_PAYLOAD") or "{}")
+    except ValueError as exc:
+        message = f"BGJOB_PAYLOAD is not valid JSON: {exc}"
+        log.error(message)
+        _write(path, message)
+        return EXIT_PERMANENT
+    try:
+        payload = model.model_validate(raw) if model is not None else raw
+    except ValidationError as exc:
+        message = _short(_field_errors(exc))
+        log.error("invalid payload: %s", message)
+        _write(path, message)
+        return EXIT_PERMANENT
+
+    started = time.monotonic()
+    log.info("attempt started")
+    try:
+        result = fn(payload, ctx)
+    except PermanentError as exc:
+        message = _short(str(exc) or type(exc).__name__)
+        log.error("permanent failure: %s", message)
+        _write(path, message)
+        return EXIT_PERMANENT
+    except Exception as exc:
+        message = _short(f"{type(exc).__name__}: {exc}")
+        log.error("failed, will be retried: %s", message, exc_info=True)
+        _write(path, message)
+        return EXIT_RETRY
+
+    text = _to_json(result)
+    size = len(text.encode())
+    if size > MAX_RESULT_BYTES:
+        message = (
+            f"result is {size} bytes, over the {MAX_RESULT_BYTES}-byte termination-message "
+            "limit: return less (e.g. an id or a count) and store the rest elsewhere"
+        )
+        log.error(message)
+        _write(path, message)
+        return EXIT_PERMANENT
+    _write(path, text)
+    log.info(
+        "attempt succeeded", extra={"fields": {"seconds": round(time.monotonic() - started, 3)}}
+    )
+    return EXIT_OK
+
+
+def run(fn: Callable[[Any, Context], Any]) -> None:
+    """Entry point of a handler image: run one attempt and exit with its code."""
+    _configure_logging(Context.from_env(os.environ))
+    sys.exit(run_handler(fn))

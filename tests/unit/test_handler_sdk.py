@@ -1,0 +1,122 @@
+"""The handler SDK: payload validation, results, exit codes, the 4 KiB cap, logs."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from bgjobs_handler import (
+    EXIT_OK,
+    EXIT_PERMANENT,
+    EXIT_RETRY,
+    Context,
+    PermanentError,
+    handler,
+    run_handler,
+)
+from bgjobs_handler.local import main as local_main
+
+
+class Mail(BaseModel):
+    to: str
+    subject: str
+
+
+@handler(payload=Mail)
+def send(payload: Mail, ctx: Context) -> dict[str, Any]:
+    if payload.to == "nobody":
+        raise PermanentError("payload.to: no such mailbox")
+    if payload.to == "flaky":
+        raise ConnectionError("smtp.example.org refused the connection " + "x" * 3000)
+    if payload.to == "big":
+        return {"blob": "y" * 5000}
+    logging.getLogger("test").info("sending")
+    return {"status": "sent", "attempt": ctx.attempt, "key": ctx.idempotency_key}
+
+
+def env(payload: Any, **extra: str) -> dict[str, str]:
+    return {
+        "BGJOB_PAYLOAD": payload if isinstance(payload, str) else json.dumps(payload),
+        "BGJOB_NAME": "mail-1",
+        "BGJOB_NAMESPACE": "app",
+        "BGJOB_UID": "uid-1",
+        "BGJOB_IDEMPOTENCY_KEY": "uid-1",
+        "BGJOB_TYPE": "email",
+        "BGJOB_ATTEMPT": "2",
+        **extra,
+    }
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "termination-log"
+
+
+def test_success_writes_the_json_result(out: Path) -> None:
+    code = run_handler(send, env=env({"to": "a@b.c", "subject": "Hi"}), termination_log=str(out))
+    assert code == EXIT_OK
+    assert json.loads(out.read_text()) == {"status": "sent", "attempt": 2, "key": "uid-1"}
+
+
+def test_invalid_payload_is_permanent_and_names_the_field(out: Path) -> None:
+    code = run_handler(send, env=env({"to": "a@b.c"}), termination_log=str(out))
+    assert code == EXIT_PERMANENT
+    assert out.read_text() == "payload.subject: Field required"
+
+
+def test_payload_that_is_not_json_is_permanent(out: Path) -> None:
+    assert run_handler(send, env=env("{oops"), termination_log=str(out)) == EXIT_PERMANENT
+    assert "not valid JSON" in out.read_text()
+
+
+def test_permanent_error_exits_3(out: Path) -> None:
+    code = run_handler(send, env=env({"to": "nobody", "subject": "s"}), termination_log=str(out))
+    assert code == EXIT_PERMANENT
+    assert out.read_text() == "payload.to: no such mailbox"
+
+
+def test_other_exceptions_are_retryable_with_a_short_message(out: Path) -> None:
+    code = run_handler(send, env=env({"to": "flaky", "subject": "s"}), termination_log=str(out))
+    assert code == EXIT_RETRY
+    message = out.read_text()
+    assert message.startswith("ConnectionError: smtp.example.org refused")
+    assert len(message) <= 1024
+
+
+def test_result_over_4_kib_fails_clearly_instead_of_being_cut(out: Path) -> None:
+    code = run_handler(send, env=env({"to": "big", "subject": "s"}), termination_log=str(out))
+    assert code == EXIT_PERMANENT
+    assert "over the 4096-byte termination-message limit" in out.read_text()
+
+
+def test_logs_never_contain_the_payload(out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = {"to": "secret-person@example.org", "subject": "private matter"}
+    for payload in (secret, {**secret, "to": "flaky"}, {"to": secret["to"]}):
+        run_handler(send, env=env(payload), termination_log=str(out))
+    assert "secret-person" not in caplog.text
+    assert "private matter" not in caplog.text
+
+
+def test_plain_functions_without_a_model_get_the_raw_payload(out: Path) -> None:
+    def echo(payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        return {"got": payload, "type": ctx.type}
+
+    assert run_handler(echo, env=env({"a": 1}), termination_log=str(out)) == EXIT_OK
+    assert json.loads(out.read_text()) == {"got": {"a": 1}, "type": "email"}
+
+
+def test_local_runner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    module = tmp_path / "my_handler.py"
+    module.write_text(
+        "from bgjobs_handler import handler\n"
+        "@handler\n"
+        "def hello(payload, ctx):\n"
+        "    return {'hello': payload['name'], 'attempt': ctx.attempt}\n"
+    )
+    code = local_main([f"{module}:hello", "--payload", '{"name": "ada"}', "--attempt", "3"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {"hello": "ada", "attempt": 3}
