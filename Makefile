@@ -81,6 +81,8 @@ lint: venv ## ruff (lint and format check) and mypy --strict
 	$(VENV)/bin/ruff check operator tests bench handler-images
 	$(VENV)/bin/ruff format --check operator tests bench handler-images
 	$(VENV)/bin/mypy
+	@for f in handler-images/*/handler.py; do \
+	  MYPYPATH=handler-images/sdk $(VENV)/bin/mypy --strict --no-error-summary $$f || exit 1; done
 
 .PHONY: fmt
 fmt: venv ## format the code

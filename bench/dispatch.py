@@ -61,8 +61,14 @@ class Tracker:
     async def follow_bgjobs(self, api: ApiClient, ns: str) -> None:
         custom = client.CustomObjectsApi(api)
         async with watch.Watch() as w:
-            stream = w.stream(custom.list_namespaced_custom_object, "bgjobs.io", "v1alpha1", ns,
-                              "backgroundjobs", timeout_seconds=3600)  # fmt: skip
+            stream = w.stream(
+                custom.list_namespaced_custom_object,
+                "bgjobs.io",
+                "v1alpha1",
+                ns,
+                "backgroundjobs",
+                timeout_seconds=3600,
+            )
             async for event in stream:
                 obj = event["object"]
                 if (obj.get("status") or {}).get("phase") in ("Completed", "Failed"):
@@ -77,8 +83,10 @@ class Tracker:
                 owner = (job.metadata.labels or {}).get("bgjobs.io/job")
                 if owner:
                     self.job_seen.setdefault(owner, time.time())
-                if any(c.type in ("Complete", "Failed") and c.status == "True"
-                       for c in (job.status.conditions or [])):  # fmt: skip
+                if any(
+                    c.type in ("Complete", "Failed") and c.status == "True"
+                    for c in (job.status.conditions or [])
+                ):
                     self.finished.add(job.metadata.name)
                     self.changed.set()
 
@@ -98,8 +106,10 @@ async def run_bgjobs(
 ) -> tuple[float, list[float]]:
     jobs = Jobs(api, ns)
     tracker = Tracker()
-    tasks = [asyncio.create_task(tracker.follow_bgjobs(api, ns)),
-             asyncio.create_task(tracker.follow_jobs(api, ns))]  # fmt: skip
+    tasks = [
+        asyncio.create_task(tracker.follow_bgjobs(api, ns)),
+        asyncio.create_task(tracker.follow_jobs(api, ns)),
+    ]
     created_at: dict[str, float] = {}
 
     async def create(i: int) -> None:
@@ -165,9 +175,12 @@ async def main_async(args: argparse.Namespace) -> None:
         ns_plain = await namespace(api, "bench-plain")
         with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
             op = OperatorProcess(
-                namespace=ns_bg, redis_url=redis.url, prefix="bench:", workdir=Path(tmp),
+                namespace=ns_bg,
+                redis_url=redis.url,
+                prefix="bench:",
+                workdir=Path(tmp),
                 kubeconfig=cluster.kubeconfig,
-            )  # fmt: skip
+            )
             op.write_registry(registry({"work": {}}, maxConcurrentJobs=args.max_concurrent))
             op.start()
             try:

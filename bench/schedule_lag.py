@@ -86,9 +86,12 @@ async def main_async(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
             op = OperatorProcess(
-                namespace=ns, redis_url=redis.url, prefix="bench:", workdir=Path(tmp),
+                namespace=ns,
+                redis_url=redis.url,
+                prefix="bench:",
+                workdir=Path(tmp),
                 kubeconfig=cluster.kubeconfig,
-            )  # fmt: skip
+            )
             op.write_registry(registry({"work": {}}))
             op.start()
             bgjobs_args = ("bgjobs.io", "v1alpha1", ns, "backgroundjobs")

@@ -99,10 +99,16 @@ def crds(cluster: Cluster) -> Path:
     """The generated CRDs, applied to the cluster (and Established)."""
     crd_dir = HERE.parent / "crds"
     kc = [kubectl(), "--kubeconfig", str(cluster.kubeconfig)]
-    subprocess.run([*kc, "apply", "--server-side", "--force-conflicts", "-f", str(crd_dir)],
-                   check=True, capture_output=True)  # fmt: skip
-    subprocess.run([*kc, "wait", "--for=condition=Established", "--timeout=60s", "-f",
-                    str(crd_dir)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*kc, "apply", "--server-side", "--force-conflicts", "-f", str(crd_dir)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*kc, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd_dir)],
+        check=True,
+        capture_output=True,
+    )
     return crd_dir
 
 

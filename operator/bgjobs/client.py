@@ -285,9 +285,13 @@ class AsyncClient:
         return Job(obj)
 
     async def wait(
-        self, name: str, *, timeout: float | None = None, namespace: str | None = None,
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        namespace: str | None = None,
         poll: float = 0.5,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         """Wait until the job finishes; return its result or raise :class:`JobFailed`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

@@ -75,10 +75,13 @@ async def test_global_and_per_type_caps_hold_at_every_instant(
     async def sample() -> None:
         while not stop.is_set():
             running = [
-                j for j in await jobs.batch_jobs()
-                if not any(c.status == "True" and c.type in ("Complete", "Failed")
-                           for c in (j.status.conditions or []))
-            ]  # fmt: skip
+                j
+                for j in await jobs.batch_jobs()
+                if not any(
+                    c.status == "True" and c.type in ("Complete", "Failed")
+                    for c in (j.status.conditions or [])
+                )
+            ]
             capped = sum(1 for j in running if j.metadata.labels["bgjobs.io/type"] == "capped")
             samples.append((len(running), capped))
             await asyncio.sleep(0.05)
@@ -90,8 +93,10 @@ async def test_global_and_per_type_caps_hold_at_every_instant(
         stop.set()
         await sampler
 
-    print(f"{len(samples)} samples; max running {max(s[0] for s in samples)}, "
-          f"max capped {max(s[1] for s in samples)}")  # fmt: skip
+    print(
+        f"{len(samples)} samples; max running {max(s[0] for s in samples)}, "
+        f"max capped {max(s[1] for s in samples)}"
+    )
     assert all(total <= 5 and capped <= 2 for total, capped in samples)
     assert max(s[0] for s in samples) == 5, "the global cap was never reached: test too weak"
     assert max(s[1] for s in samples) == 2, "the type cap was never reached: test too weak"

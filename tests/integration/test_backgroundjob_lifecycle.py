@@ -96,9 +96,12 @@ async def test_exhausted_retries_fail_with_backoff_limit(run_operator: Run, jobs
 async def test_exit_3_is_permanent_and_not_retried(run_operator: Run, jobs: Jobs) -> None:
     run_operator()
     await jobs.create(
-        bgjob("perm", fake={"exit-code": "3", "message": "unknown market"},
-              retryPolicy={"maxRetries": 5, "initialDelay": "100ms"})
-    )  # fmt: skip
+        bgjob(
+            "perm",
+            fake={"exit-code": "3", "message": "unknown market"},
+            retryPolicy={"maxRetries": 5, "initialDelay": "100ms"},
+        )
+    )
 
     obj = await jobs.wait("perm", "Failed")
 
@@ -113,9 +116,13 @@ async def test_exit_3_is_permanent_and_not_retried(run_operator: Run, jobs: Jobs
 async def test_deadline_is_retried_by_policy(run_operator: Run, jobs: Jobs) -> None:
     run_operator()
     await jobs.create(
-        bgjob("slow", fake={"hang": "true"}, timeout="1s",
-              retryPolicy={"maxRetries": 1, "initialDelay": "100ms"})
-    )  # fmt: skip
+        bgjob(
+            "slow",
+            fake={"hang": "true"},
+            timeout="1s",
+            retryPolicy={"maxRetries": 1, "initialDelay": "100ms"},
+        )
+    )
 
     obj = await jobs.wait("slow", "Failed")
 

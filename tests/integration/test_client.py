@@ -104,8 +104,10 @@ def test_list_filters_and_pages(run_operator: Run, sync_client: Client, jobs: Jo
         sync_client.wait("broken-0", timeout=60)
 
     assert {j.name for j in sync_client.list(labels={"batch": "a"})} == {
-        "normal-0", "normal-1", "normal-2"
-    }  # fmt: skip
+        "normal-0",
+        "normal-1",
+        "normal-2",
+    }
     assert [j.name for j in sync_client.list(priority="urgent")] == ["urgent-0"]
     assert [j.name for j in sync_client.list(phase="failed")] == ["broken-0"]
     assert len(sync_client.list(type="work")) == 5
@@ -116,8 +118,12 @@ def test_list_filters_and_pages(run_operator: Run, sync_client: Client, jobs: Jo
     assert first.continue_token
     rest = sync_client.list(limit=10, continue_token=first.continue_token)
     assert {j.name for j in first} | {j.name for j in rest} == {
-        "normal-0", "normal-1", "normal-2", "urgent-0", "broken-0"
-    }  # fmt: skip
+        "normal-0",
+        "normal-1",
+        "normal-2",
+        "urgent-0",
+        "broken-0",
+    }
 
 
 async def test_async_twin(run_operator: Run, cluster: Cluster, namespace: str) -> None:
@@ -134,10 +140,15 @@ async def test_async_twin(run_operator: Run, cluster: Cluster, namespace: str) -
 def test_forbidden_is_typed(cluster: Cluster, namespace: str, crds: object, tmp_path: Path) -> None:
     """A service account without RBAC grants gets Forbidden, naming the verb and resource."""
     kc = [kubectl(), "--kubeconfig", str(cluster.kubeconfig)]
-    subprocess.run([*kc, "create", "sa", "nobody", "-n", namespace], check=True,
-                   capture_output=True)  # fmt: skip
-    token = subprocess.run([*kc, "create", "token", "nobody", "-n", namespace], check=True,
-                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    subprocess.run(
+        [*kc, "create", "sa", "nobody", "-n", namespace], check=True, capture_output=True
+    )
+    token = subprocess.run(
+        [*kc, "create", "token", "nobody", "-n", namespace],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     doc = yaml.safe_load(cluster.kubeconfig.read_text())
     doc["users"] = [{"name": "nobody", "user": {"token": token}}]
     for ctx in doc["contexts"]:

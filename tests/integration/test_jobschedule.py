@@ -259,8 +259,9 @@ async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
     cond = await eventually(lambda: ready("InvalidSchedule"), within=20, what="InvalidSchedule")
     assert cond["status"] == "False"
     assert "spec.timeZone" in cond["message"] or "spec.schedule" in cond["message"]
-    assert any(e.reason == "InvalidSchedule" and e.type == "Warning"
-               for e in await jobs.events("broken"))  # fmt: skip
+    assert any(
+        e.reason == "InvalidSchedule" and e.type == "Warning" for e in await jobs.events("broken")
+    )
 
     await schedules.patch("broken", {"spec": {"schedule": "@every 2s", "timeZone": "UTC"}})
 

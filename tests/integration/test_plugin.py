@@ -61,8 +61,21 @@ def test_enqueue_wait_prints_the_result(run_operator: Run, kb: Plugin, tmp_path:
     payload = tmp_path / "payload.json"
     payload.write_text(json.dumps({"to": "a@b.c", "_fake": {"message": {"status": "sent"}}}))
 
-    out = kb("enqueue", "work", "--payload", f"@{payload}", "--priority", "High",
-             "--retries", "2", "--timeout", "30s", "--name", "mail-1", "--wait")  # fmt: skip
+    out = kb(
+        "enqueue",
+        "work",
+        "--payload",
+        f"@{payload}",
+        "--priority",
+        "High",
+        "--retries",
+        "2",
+        "--timeout",
+        "30s",
+        "--name",
+        "mail-1",
+        "--wait",
+    )
 
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"status": "sent"}
@@ -83,8 +96,15 @@ def test_enqueue_errors_have_exit_codes(run_operator: Run, kb: Plugin) -> None:
     assert failed.returncode == 5
     assert "PermanentFailure" in failed.stderr
 
-    slow = kb("enqueue", "work", "--payload", '{"_fake": {"hang": "true"}}', "--wait",
-              "--wait-timeout", "1")  # fmt: skip
+    slow = kb(
+        "enqueue",
+        "work",
+        "--payload",
+        '{"_fake": {"hang": "true"}}',
+        "--wait",
+        "--wait-timeout",
+        "1",
+    )
     assert slow.returncode == 6
 
 
@@ -102,8 +122,14 @@ def test_list_filters_sorts_and_pages(run_operator: Run, kb: Plugin, client: Cli
     names = [line.split()[0] for line in table.stdout.splitlines()[1:]]
     assert names[0] == "b-urgent"
     assert names[-1] == "a-low"
-    assert table.stdout.splitlines()[0].split() == ["NAME", "TYPE", "PRIORITY", "PHASE",
-                                                     "RETRIES", "AGE"]  # fmt: skip
+    assert table.stdout.splitlines()[0].split() == [
+        "NAME",
+        "TYPE",
+        "PRIORITY",
+        "PHASE",
+        "RETRIES",
+        "AGE",
+    ]
 
     failed = kb("list", "--phase", "failed", "-o", "json")
     assert [i["metadata"]["name"] for i in json.loads(failed.stdout)["items"]] == ["d-failed"]
@@ -126,15 +152,25 @@ def test_list_filters_sorts_and_pages(run_operator: Run, kb: Plugin, client: Cli
 
 def test_get_logs_retry_cancel(run_operator: Run, kb: Plugin, client: Client) -> None:
     run_operator()
-    client.enqueue("work", {"_fake": {"exit-code": "1,3,0", "message": {"n": 3}}}, name="tri",
-                   retry_policy={"maxRetries": 1, "initialDelay": "100ms"})  # fmt: skip
+    client.enqueue(
+        "work",
+        {"_fake": {"exit-code": "1,3,0", "message": {"n": 3}}},
+        name="tri",
+        retry_policy={"maxRetries": 1, "initialDelay": "100ms"},
+    )
     with pytest.raises(JobFailed):
         client.wait("tri", timeout=60)
 
     shown = kb("get", "tri")
     assert shown.returncode == 0
-    for text in ("Phase:       Failed (PermanentFailure)", "Attempts:", "tri-a1", "tri-a2",
-                 "Events:", "Retrying"):  # fmt: skip
+    for text in (
+        "Phase:       Failed (PermanentFailure)",
+        "Attempts:",
+        "tri-a1",
+        "tri-a2",
+        "Events:",
+        "Retrying",
+    ):
         assert text in shown.stdout, text
     logs = kb("logs", "tri", "--attempt", "1")
     assert logs.returncode == 0, logs.stderr
@@ -166,13 +202,22 @@ def test_schedules_and_run_now(run_operator: Run, kb: Plugin, client: Client) ->
         "apiVersion": "bgjobs.io/v1alpha1",
         "kind": "JobSchedule",
         "metadata": {"name": "nightly", "namespace": kb.namespace},
-        "spec": {"schedule": "30 2 * * *", "timeZone": "Europe/Berlin",
-                 "jobTemplate": {"spec": {"type": "work"}}},
-    }  # fmt: skip
+        "spec": {
+            "schedule": "30 2 * * *",
+            "timeZone": "Europe/Berlin",
+            "jobTemplate": {"spec": {"type": "work"}},
+        },
+    }
     from tests.support.cluster import kubectl
 
-    sp.run([kubectl(), "apply", "-f", "-"], input=json.dumps(doc), text=True, check=True,
-           env=kb.env, capture_output=True)  # fmt: skip
+    sp.run(
+        [kubectl(), "apply", "-f", "-"],
+        input=json.dumps(doc),
+        text=True,
+        check=True,
+        env=kb.env,
+        capture_output=True,
+    )
 
     out = kb("schedules", "--next", "2", "-o", "json")
     item = json.loads(out.stdout)["items"][0]
@@ -201,12 +246,14 @@ def test_stats_agree_with_redis_and_the_objects(
 ) -> None:
     server = RedisServer().start()
     try:
-        op = run_operator(registry({"work": {"concurrency": 2}}, maxConcurrentJobs=2),
-                          redis_url=server.url)  # fmt: skip
+        op = run_operator(
+            registry({"work": {"concurrency": 2}}, maxConcurrentJobs=2), redis_url=server.url
+        )
         client.enqueue("work", {}, name="done")
         client.wait("done", timeout=60)
-        client.enqueue("work", {"_fake": {"exit-code": "1"}}, name="again",
-                       retry_policy={"initialDelay": "1h"})  # fmt: skip
+        client.enqueue(
+            "work", {"_fake": {"exit-code": "1"}}, name="again", retry_policy={"initialDelay": "1h"}
+        )
         _until(lambda: client.get("again").phase == "Retrying")
         for i in range(2):
             client.enqueue("work", {"_fake": {"hang": "true"}}, name=f"busy-{i}")

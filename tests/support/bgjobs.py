@@ -72,9 +72,14 @@ class Jobs:
 
     async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
-            API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            patch,
             _content_type="application/merge-patch+json",
-        )  # fmt: skip
+        )
         return out
 
     async def list(self) -> list[dict[str, Any]]:
@@ -158,7 +163,12 @@ class Schedules:
 
     async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = await self.custom.patch_namespaced_custom_object(
-            API_GROUP, API_VERSION, self.namespace, "jobschedules", name, patch,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "jobschedules",
+            name,
+            patch,
             _content_type="application/merge-patch+json",
-        )  # fmt: skip
+        )
         return out

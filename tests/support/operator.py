@@ -53,15 +53,26 @@ class OperatorProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
         args = [
-            sys.executable, "-m", "bgjobs", "run",
-            "-n", self.namespace,
-            *(["--registry-configmap", self.registry_configmap] if self.registry_configmap
-              else ["--registry-file", str(self.registry_path)]),
-            "--redis-url", self.redis_url,
-            "--redis-prefix", self.prefix,
-            "--metrics-port", str(self.metrics_port),
-            "--liveness", "",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "bgjobs",
+            "run",
+            "-n",
+            self.namespace,
+            *(
+                ["--registry-configmap", self.registry_configmap]
+                if self.registry_configmap
+                else ["--registry-file", str(self.registry_path)]
+            ),
+            "--redis-url",
+            self.redis_url,
+            "--redis-prefix",
+            self.prefix,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness",
+            "",
+        ]
         self.starts += 1
         log = self.log_path.open("ab")
         log.write(f"---- start {self.starts} ----\n".encode())

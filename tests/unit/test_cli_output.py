@@ -35,16 +35,30 @@ def test_table_aligns_columns() -> None:
     ]
 
 
-def job(phase: str, reason: str = "", completed: datetime | None = None, prio: str = "normal",
-        queued: str | None = None) -> Job:  # fmt: skip
+def job(
+    phase: str,
+    reason: str = "",
+    completed: datetime | None = None,
+    prio: str = "normal",
+    queued: str | None = None,
+) -> Job:
     status: dict[str, Any] = {"phase": phase, "reason": reason}
     if completed:
         status["completedAt"] = completed.isoformat()
     if queued:
         status["queuedAt"] = queued
-    return Job({"metadata": {"name": "j", "namespace": "n", "labels": {"bgjobs.io/priority": prio},
-                             "creationTimestamp": "2026-11-28T11:00:00+00:00"},
-                "spec": {"type": "email"}, "status": status})  # fmt: skip
+    return Job(
+        {
+            "metadata": {
+                "name": "j",
+                "namespace": "n",
+                "labels": {"bgjobs.io/priority": prio},
+                "creationTimestamp": "2026-11-28T11:00:00+00:00",
+            },
+            "spec": {"type": "email"},
+            "status": status,
+        }
+    )
 
 
 def test_job_stats_counts_by_state() -> None:
@@ -62,8 +76,11 @@ def test_job_stats_counts_by_state() -> None:
     stats = job_stats(jobs, NOW)
     normal = stats[("email", "Normal")]
     assert (normal["queued"], normal["delayed"], normal["retrying"], normal["running"]) == (
-        2, 1, 1, 1
-    )  # fmt: skip
+        2,
+        1,
+        1,
+        1,
+    )
     assert normal["completedLastHour"] == 1
     assert normal["oldestQueued"] == "2026-11-28T11:40:00+00:00"
     assert stats[("email", "High")]["failedLastHour"] == 1

@@ -22,8 +22,16 @@ SETTINGS = Effective(
 
 
 def outcome(ok: bool = False, permanent: bool = False, reason: str = "Error") -> Outcome:
-    return Outcome(ok, permanent, "Completed" if ok else reason, "" if ok else "exit code 1",
-                   0 if ok else 1, '{"a": 1}' if ok else "", "pod-1", NOW)  # fmt: skip
+    return Outcome(
+        ok,
+        permanent,
+        "Completed" if ok else reason,
+        "" if ok else "exit code 1",
+        0 if ok else 1,
+        '{"a": 1}' if ok else "",
+        "pod-1",
+        NOW,
+    )
 
 
 def running(retry_count: int = 0, attempt: int = 1) -> BackgroundJobStatus:

@@ -13,8 +13,12 @@ def job(kind: str | None, reason: str = "") -> dict[str, Any]:
 
 
 def pod(code: int, message: str = "", reason: str = "") -> dict[str, Any]:
-    term = {"exitCode": code, "message": message, "reason": reason,
-            "finishedAt": "2026-11-28T12:00:00Z"}  # fmt: skip
+    term = {
+        "exitCode": code,
+        "message": message,
+        "reason": reason,
+        "finishedAt": "2026-11-28T12:00:00Z",
+    }
     return {
         "metadata": {"name": "p"},
         "status": {"containerStatuses": [{"state": {"terminated": term}}]},

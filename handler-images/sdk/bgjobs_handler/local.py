@@ -30,6 +30,7 @@ def load(target: str) -> Any:
         if spec is None or spec.loader is None:
             raise SystemExit(f"error: cannot load {module_name}")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # so pydantic can resolve the module's annotations
         spec.loader.exec_module(module)
     else:
         module = importlib.import_module(module_name)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,6 +21,7 @@ MAX_MESSAGE = 1024
 TERMINATION_LOG = "/dev/termination-log"
 
 P = TypeVar("P")
+R = TypeVar("R")
 log = logging.getLogger("bgjobs_handler")
 
 
@@ -58,23 +59,35 @@ class Context:
         )
 
 
-class Handler(Generic[P]):
+class Handler(Generic[P, R]):
     """A function plus the pydantic model its payload must satisfy (if any)."""
 
-    def __init__(self, fn: Callable[[P, Context], Any], payload: type[BaseModel] | None) -> None:
+    def __init__(self, fn: Callable[[P, Context], R], payload: type[BaseModel] | None) -> None:
         self.fn = fn
         self.payload_model = payload
         self.__name__ = getattr(fn, "__name__", "handler")
         self.__doc__ = fn.__doc__
 
-    def __call__(self, payload: P, ctx: Context) -> Any:
+    def __call__(self, payload: P, ctx: Context) -> R:
         return self.fn(payload, ctx)
 
 
-def handler(fn: Callable[..., Any] | None = None, *, payload: type[BaseModel] | None = None) -> Any:
+@overload
+def handler(fn: Callable[[P, Context], R], /) -> Handler[P, R]: ...
+
+
+@overload
+def handler(
+    *, payload: type[BaseModel] | None = None
+) -> Callable[[Callable[[P, Context], R]], Handler[P, R]]: ...
+
+
+def handler(
+    fn: Callable[[P, Context], R] | None = None, /, *, payload: type[BaseModel] | None = None
+) -> Handler[P, R] | Callable[[Callable[[P, Context], R]], Handler[P, R]]:
     """Decorate a ``(payload, ctx) -> result`` function; ``payload=Model`` validates input."""
 
-    def wrap(f: Callable[..., Any]) -> Handler[Any]:
+    def wrap(f: Callable[[P, Context], R]) -> Handler[P, R]:
         return Handler(f, payload)
 
     return wrap(fn) if fn is not None else wrap

@@ -31,8 +31,12 @@ def _type(node: dict[str, Any]) -> str:
 
 def _constraints(node: dict[str, Any]) -> str:
     parts = []
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("minLength", "min length"),
-                       ("maxLength", "max length")):  # fmt: skip
+    for key, label in (
+        ("minimum", "≥"),
+        ("maximum", "≤"),
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+    ):
         if key in node:
             parts.append(f"{label} {node[key]}")
     if "pattern" in node:
@@ -84,8 +88,13 @@ def render() -> str:
             out.append(f"\nRule: {rule['message']} (`{rule['rule'][:80]}...`).")
         for part in ("spec", "status"):
             node = schema["properties"][part]
-            out += ["", f"### {part}", "", "| field | type | meaning | constraints |",
-                    "| --- | --- | --- | --- |"]  # fmt: skip
+            out += [
+                "",
+                f"### {part}",
+                "",
+                "| field | type | meaning | constraints |",
+                "| --- | --- | --- | --- |",
+            ]
             out += _rows(node, part)
             for rule in node.get("x-kubernetes-validations", []):
                 out.append(f"\nRule: {rule['message']}.")

@@ -99,9 +99,18 @@ class Runtime:
         schedule_reconciler.work = schedules
         schedule_reconciler.timers = timers
         rt = cls(
-            settings, kube, redis, queue, registry, reconciler, work, dispatcher, lock,
-            schedules, timers,
-        )  # fmt: skip
+            settings,
+            kube,
+            redis,
+            queue,
+            registry,
+            reconciler,
+            work,
+            dispatcher,
+            lock,
+            schedules,
+            timers,
+        )
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)

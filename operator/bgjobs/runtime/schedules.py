@@ -235,8 +235,14 @@ class ScheduleReconciler:
             lag = max(0.0, (self.clock() - scheduled_time).total_seconds())
             if why == "slot":
                 metrics.SCHEDULE_LAG.observe(lag)
-            log.info("%s/%s: created %s (%s, lag %.3fs)", meta["namespace"], meta["name"],
-                     job_name, why, lag)  # fmt: skip
+            log.info(
+                "%s/%s: created %s (%s, lag %.3fs)",
+                meta["namespace"],
+                meta["name"],
+                job_name,
+                why,
+                lag,
+            )
             self.kube.emit(
                 body,
                 type_="Normal",
@@ -256,9 +262,11 @@ class ScheduleReconciler:
 
         groups = (
             ([c for c in children if phase(c) == "Completed"], spec.successful_jobs_history_limit),
-            ([c for c in children if phase(c) in ("Failed", "Cancelled")],
-             spec.failed_jobs_history_limit),
-        )  # fmt: skip
+            (
+                [c for c in children if phase(c) in ("Failed", "Cancelled")],
+                spec.failed_jobs_history_limit,
+            ),
+        )
         for group, limit in groups:
             group.sort(key=finished_at)
             for old in group[: max(0, len(group) - limit)]:
