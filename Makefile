@@ -13,7 +13,7 @@ TOOLBIN     := $(shell hack/toolchain.sh --print-bin)
 KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 export PATH := $(TOOLBIN):$(PATH)
 
-APT_PACKAGES := redis-server
+APT_PACKAGES := redis-server postgresql
 
 .PHONY: help
 help: ## list the targets
