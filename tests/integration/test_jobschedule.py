@@ -134,7 +134,13 @@ async def test_replace_cancels_the_running_job(
 ) -> None:
     run_operator()
     await schedules.create(
-        jobschedule("fresh", "@every 3s", fake={"hang": "true"}, concurrencyPolicy="Replace")
+        jobschedule(
+            "fresh",
+            "@every 3s",
+            fake={"hang": "true"},
+            concurrencyPolicy="Replace",
+            failedJobsHistoryLimit=10,  # keep the cancelled ones to look at
+        )
     )
     first = (await count_at_least(jobs, "fresh", 1))[0]["metadata"]["name"]
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the bgjobs handler images with Docker.
+#
+#   hack/images.sh                 build all five handler images
+#   hack/images.sh email cleanup   build some
+#   hack/images.sh --base-only     only make sure the base image exists
+#
+# Base image: $BASE_IMAGE if set (e.g. python:3.11-slim where a registry is
+# reachable); otherwise bgjobs/base:bookworm, made here once with debootstrap
+# (Debian bookworm, python3, venv) and `docker import`, its tarball cached in
+# $BGJOBS_CACHE (default ~/.cache/bgjobs). Python wheels are built on the host
+# into handler-images/.wheels, so `docker build` needs no network.
+#
+# Environment: BASE_IMAGE, IMAGE_PREFIX (default bgjobs/handler-), IMAGE_TAG
+# (default 0.1.0), BGJOBS_CACHE.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CTX="$ROOT/handler-images"
+CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
+PREFIX="${IMAGE_PREFIX:-bgjobs/handler-}"
+TAG="${IMAGE_TAG:-0.1.0}"
+TYPES=(email notifications analytics market_resolution cleanup)
+PY="${PYTHON:-python3}"
+
+log() { printf '[images] %s\n' "$*"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+command -v docker >/dev/null || { log "docker not found: install docker.io and start dockerd"; exit 1; }
+docker info >/dev/null 2>&1 || { log "the Docker daemon does not answer (start dockerd)"; exit 1; }
+
+debian_mirror() {
+  # The machine's own Debian mirror, from its apt sources (deb822 or one-line).
+  local uri
+  uri="$(grep -rhE '^URIs:' /etc/apt/sources.list.d/ 2>/dev/null | awk '{print $2}' | grep -m1 '/debian$' || true)"
+  [[ -n "$uri" ]] || uri="$(grep -rhE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+    | awk '{print $2}' | grep -m1 '/debian/\?$' || true)"
+  [[ -n "$uri" ]] || { log "no Debian mirror found in the apt sources"; exit 1; }
+  echo "$uri"
+}
+
+ensure_base() {
+  if [[ -n "${BASE_IMAGE:-}" ]]; then
+    echo "$BASE_IMAGE"
+    return
+  fi
+  local image=bgjobs/base:bookworm tarball="$CACHE/base-bookworm.tar"
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    echo "$image"
+    return
+  fi
+  if [[ ! -f "$tarball" ]]; then
+    command -v debootstrap >/dev/null || { log "debootstrap not found (apt-get install debootstrap)" >&2; exit 1; }
+    local t rootfs
+    t="$(now)"
+    rootfs="$(mktemp -d)"
+    log "making the base image with debootstrap (once; cached in $tarball)" >&2
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,passwd \
+      bookworm "$rootfs" "$(debian_mirror)" >/dev/null
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    mkdir -p "$CACHE"
+    tar -C "$rootfs" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$rootfs"
+    log "debootstrap done in $(elapsed "$t")" >&2
+  fi
+  docker import "$tarball" "$image" >/dev/null
+  echo "$image"
+}
+
+base="$(ensure_base)"
+[[ "${1:-}" == "--base-only" ]] && { log "base image: $base"; exit 0; }
+[[ $# -gt 0 ]] && TYPES=("$@")
+
+total="$(now)"
+log "wheels for ${TYPES[*]} (host pip, into handler-images/.wheels)"
+reqs=()
+for t in "${TYPES[@]}"; do
+  [[ -f "$CTX/$t/Dockerfile" ]] || { log "no handler image named $t"; exit 2; }
+  reqs+=(-r "$CTX/$t/requirements.txt")
+done
+mkdir -p "$CTX/.wheels"
+"$PY" -m pip wheel -q --wheel-dir "$CTX/.wheels" "$CTX/sdk" "${reqs[@]}"
+
+for t in "${TYPES[@]}"; do
+  image="$PREFIX${t//_/-}:$TAG"
+  t0="$(now)"
+  docker build -q --build-arg "BASE_IMAGE=$base" -f "$CTX/$t/Dockerfile" -t "$image" "$CTX" >/dev/null
+  size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
+  log "built $image ($size) in $(elapsed "$t0")"
+done
+log "all done in $(elapsed "$total")"
