@@ -97,6 +97,10 @@ test-unit: venv ## unit tests only (no cluster, no Redis)
 test: deps venv toolchain lint ## lint, then unit and integration tests against the local cluster and Redis
 	$(PY) -m pytest -m "unit or integration"
 
+.PHONY: images
+images: venv ## build the handler images (Docker; a debootstrap base where no registry is reachable)
+	hack/images.sh
+
 .PHONY: bench
 bench: venv cluster-up ## benchmarks (figures, not tests): 1,000 BackgroundJobs vs 1,000 plain Jobs
 	$(PY) -m bench.dispatch

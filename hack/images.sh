@@ -81,12 +81,21 @@ for t in "${TYPES[@]}"; do
   reqs+=(-r "$CTX/$t/requirements.txt")
 done
 mkdir -p "$CTX/.wheels"
-"$PY" -m pip wheel -q --wheel-dir "$CTX/.wheels" "$CTX/sdk" "${reqs[@]}"
+# Rebuild the SDK wheel only when its sources changed: a fresh wheel has new
+# timestamps inside, which would defeat Docker's layer cache for every image.
+sdk_wheel="$(ls "$CTX"/.wheels/bgjobs_handler-*.whl 2>/dev/null | head -1 || true)"
+if [[ -z "$sdk_wheel" ]] || [[ -n "$(find "$CTX/sdk" -newer "$sdk_wheel" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' | head -1)" ]]; then
+  rm -f "$CTX"/.wheels/bgjobs_handler-*.whl
+  "$PY" -m pip wheel -q --no-deps --wheel-dir "$CTX/.wheels" "$CTX/sdk"
+fi
+"$PY" -m pip wheel -q --wheel-dir "$CTX/.wheels" --find-links "$CTX/.wheels" \
+  "$(ls "$CTX"/.wheels/bgjobs_handler-*.whl)" "${reqs[@]}"
 
 for t in "${TYPES[@]}"; do
   image="$PREFIX${t//_/-}:$TAG"
   t0="$(now)"
-  docker build -q --build-arg "BASE_IMAGE=$base" -f "$CTX/$t/Dockerfile" -t "$image" "$CTX" >/dev/null
+  docker build -q --build-arg "BASE_IMAGE=$base" -f "$CTX/$t/Dockerfile" -t "$image" "$CTX" \
+    2> >(grep -vE 'DEPRECATED|legacy builder|buildx|docs.docker.com/go/buildx|^ *$' >&2) >/dev/null
   size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
   log "built $image ($size) in $(elapsed "$t0")"
 done

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email
 import json
 from collections.abc import Iterator
 from email.message import Message
@@ -11,32 +10,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.support.handlers import IMAGES, attempt, load_handler
 from tests.support.redis_server import free_port
+from tests.support.smtp import Inbox
 
 send = load_handler("email").send
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, Message]] = []
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such mailbox"
-        if address.startswith("busy@"):
-            return "450 4.2.1 mailbox busy, try later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append((envelope, email.message_from_bytes(raw)))
-        return "250 Message accepted"
 
 
 @pytest.fixture
