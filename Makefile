@@ -101,6 +101,19 @@ test: deps venv toolchain lint ## lint, then unit and integration tests against 
 images: venv ## build the handler images (Docker; a debootstrap base where no registry is reachable)
 	hack/images.sh
 
+.PHONY: kind-up
+kind-up: ## with Docker and internet: a kind cluster, images loaded, the chart, the examples
+	kind create cluster --name bgjobs --config kind-config.yaml
+	BASE_IMAGE=python:3.11-slim hack/images.sh
+	for i in $$(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^bgjobs/'); do kind load docker-image --name bgjobs $$i; done
+	helm install bgjobs charts/bgjobs -n bgjobs-system --create-namespace \
+	  --set image.pullPolicy=Never -f examples/kind-values.yaml
+	kubectl apply -n default -f examples/jobs.yaml
+
+.PHONY: kind-down
+kind-down: ## delete the kind cluster
+	kind delete cluster --name bgjobs
+
 .PHONY: bench
 bench: venv cluster-up ## benchmarks (figures, not tests): 1,000 BackgroundJobs vs 1,000 plain Jobs
 	$(PY) -m bench.dispatch

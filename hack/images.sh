@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the bgjobs handler images with Docker.
+# Builds the bgjobs images with Docker: the operator and the five handlers.
 #
-#   hack/images.sh                 build all five handler images
-#   hack/images.sh email cleanup   build some
+#   hack/images.sh                 build all of them
+#   hack/images.sh operator email  build some
 #   hack/images.sh --base-only     only make sure the base image exists
 #
 # Base image: $BASE_IMAGE if set (e.g. python:3.11-slim where a registry is
@@ -20,7 +20,7 @@ CTX="$ROOT/handler-images"
 CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
 PREFIX="${IMAGE_PREFIX:-bgjobs/handler-}"
 TAG="${IMAGE_TAG:-0.1.0}"
-TYPES=(email notifications analytics market_resolution cleanup)
+TYPES=(operator email notifications analytics market_resolution cleanup)
 PY="${PYTHON:-python3}"
 
 log() { printf '[images] %s\n' "$*"; }
@@ -77,10 +77,20 @@ total="$(now)"
 log "wheels for ${TYPES[*]} (host pip, into handler-images/.wheels)"
 reqs=()
 for t in "${TYPES[@]}"; do
-  [[ -f "$CTX/$t/Dockerfile" ]] || { log "no handler image named $t"; exit 2; }
+  if [[ "$t" == operator ]]; then
+    # Its own wheel directory: a rebuilt bgjobs wheel must not bust the
+    # handler images' cache.
+    mkdir -p "$ROOT/.wheels-operator"
+    # async-timeout: redis needs it on Python < 3.11.3 (Debian bookworm's
+    # python3 is 3.11.2), which the host's newer Python does not download.
+    "$PY" -m pip wheel -q --wheel-dir "$ROOT/.wheels-operator" "$ROOT" "async-timeout>=4.0.3"
+    continue
+  fi
+  [[ -f "$CTX/$t/Dockerfile" ]] || { log "no image named $t"; exit 2; }
   reqs+=(-r "$CTX/$t/requirements.txt")
 done
 mkdir -p "$CTX/.wheels"
+[[ ${#reqs[@]} -gt 0 ]] || reqs=(--no-deps)
 # Rebuild the SDK wheel only when its sources changed: a fresh wheel has new
 # timestamps inside, which would defeat Docker's layer cache for every image.
 sdk_wheel="$(ls "$CTX"/.wheels/bgjobs_handler-*.whl 2>/dev/null | head -1 || true)"
@@ -93,8 +103,12 @@ fi
 
 for t in "${TYPES[@]}"; do
   image="$PREFIX${t//_/-}:$TAG"
+  dockerfile="$CTX/$t/Dockerfile" context="$CTX"
+  if [[ "$t" == operator ]]; then
+    image="${OPERATOR_IMAGE:-bgjobs/operator}:$TAG" dockerfile="$ROOT/operator/Dockerfile" context="$ROOT"
+  fi
   t0="$(now)"
-  docker build -q --build-arg "BASE_IMAGE=$base" -f "$CTX/$t/Dockerfile" -t "$image" "$CTX" \
+  docker build -q --build-arg "BASE_IMAGE=$base" -f "$dockerfile" -t "$image" "$context" \
     2> >(grep -vE 'DEPRECATED|legacy builder|buildx|docs.docker.com/go/buildx|^ *$' >&2) >/dev/null
   size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
   log "built $image ($size) in $(elapsed "$t0")"

@@ -8,6 +8,7 @@ drift from the models, so the models stay the single source of truth.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,24 @@ def render(crd: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(crd, sort_keys=False, allow_unicode=True, width=100)
 
 
+CHART_CRDS = Path("charts/bgjobs/templates/crds.yaml")
+
+
+def render_chart() -> str:
+    """The chart's copy: the same CRDs, kept on uninstall, behind crds.install."""
+    docs = []
+    for crd in all_crds().values():
+        kept = copy.deepcopy(crd)
+        kept["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
+        docs.append(yaml.safe_dump(kept, sort_keys=False, allow_unicode=True, width=100))
+    return (
+        "{{- if .Values.crds.install }}\n"
+        "# Generated from operator/bgjobs/models by `make crds`: do not edit.\n"
+        + "---\n".join(docs)
+        + "{{- end }}\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write or check the generated CRDs.")
     parser.add_argument("directory", nargs="?", default="crds", type=Path)
@@ -183,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path}")
+    chart = args.directory.parent / CHART_CRDS if args.directory.name == "crds" else CHART_CRDS
+    text = render_chart()
+    if args.check:
+        if not chart.exists() or chart.read_text() != text:
+            stale.append(str(chart))
+    elif chart.parent.exists():
+        chart.write_text(text)
+        print(f"wrote {chart}")
     if stale:
         print("out of date (run `make crds`): " + ", ".join(stale), file=sys.stderr)
         return 1

@@ -1,0 +1,401 @@
+"""The Helm chart: lint, rendered objects per ci/*-values.yaml, install/upgrade/uninstall.
+
+Install, upgrade and uninstall run on a second local kwok cluster of their
+own, so that the chart can own the CRDs without disturbing the other tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bgjobs.models.crd import all_crds
+from bgjobs.models.registry import parse_registry
+from tests.support.cluster import ROOT, Cluster, kubectl, tool_bin
+
+CHART = ROOT / "charts" / "bgjobs"
+KUBE_VERSION = "1.34.4"
+
+
+def helm(
+    *args: str, kubeconfig: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if kubeconfig:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run(
+        [str(tool_bin() / "helm"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        timeout=300,
+    )
+
+
+def render(values: Path | None = None, *sets: str) -> list[dict[str, Any]]:
+    args = ["template", "rel", str(CHART), "-n", "bgjobs", "--kube-version", KUBE_VERSION]
+    if values:
+        args += ["-f", str(values)]
+    for s in sets:
+        args += ["--set", s]
+    return [d for d in yaml.safe_load_all(helm(*args).stdout) if d]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_helm_lint() -> None:
+    out = helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION)
+    assert "0 chart(s) failed" in out.stdout
+    for values in sorted((CHART / "ci").glob("*-values.yaml")):
+        helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, "-f", str(values))
+
+
+def test_crds_in_the_chart_equal_crds_dir() -> None:
+    docs = by_kind(render(CHART / "ci" / "default-values.yaml"), "CustomResourceDefinition")
+    assert [d["metadata"]["annotations"] for d in docs] == [{"helm.sh/resource-policy": "keep"}] * 2
+    for doc in docs:
+        del doc["metadata"]["annotations"]
+    committed = [yaml.safe_load((ROOT / "crds" / name).read_text()) for name in all_crds()]
+    assert docs == committed
+    assert by_kind(render(None, "crds.install=false"), "CustomResourceDefinition") == []
+
+
+EXPECTED_RULES = {
+    ("bgjobs.io", "backgroundjobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("bgjobs.io", "jobschedules"): {"get", "list", "watch"},
+    ("bgjobs.io", "backgroundjobs/status"): {"get", "patch"},
+    ("bgjobs.io", "jobschedules/status"): {"get", "patch"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("", "pods"): {"list"},
+    ("", "events"): {"create"},
+}
+
+
+def rules_of(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out[(group, resource)] = set(rule["verbs"])
+    return out
+
+
+def test_rbac_has_the_least_verbs() -> None:
+    docs = render(CHART / "ci" / "default-values.yaml")
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    assert rules_of(cluster_role) == EXPECTED_RULES
+    roles = {r["metadata"]["name"]: r for r in by_kind(docs, "Role")}
+    registry = roles["rel-bgjobs-registry"]["rules"]
+    assert registry == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["rel-bgjobs-registry"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    assert rules_of(roles["rel-bgjobs-cleanup"]) == {
+        ("bgjobs.io", "backgroundjobs"): {"list", "delete"}
+    }
+
+
+def test_namespaced_install_uses_roles_and_namespace_flags() -> None:
+    docs = render(CHART / "ci" / "namespaced-values.yaml")
+    assert by_kind(docs, "ClusterRole") == []
+    operator_roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "rel-bgjobs"]
+    assert sorted(r["metadata"]["namespace"] for r in operator_roles) == ["app", "reports"]
+    assert all(rules_of(r) == EXPECTED_RULES for r in operator_roles)
+    (deploy,) = by_kind(docs, "Deployment")
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=app" in args
+    assert "--namespace=reports" in args
+    assert "--all-namespaces" not in args
+
+
+def test_pods_are_hardened() -> None:
+    docs = render(CHART / "ci" / "default-values.yaml")
+    (deploy,) = by_kind(docs, "Deployment")
+    (redis,) = by_kind(docs, "StatefulSet")
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    for workload in (deploy, redis):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        (container,) = pod["containers"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"]["limits"]["memory"]
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert "--log-format=json" in container["args"]
+
+
+def test_registry_configmap_carries_the_handlers() -> None:
+    docs = render(CHART / "ci" / "full-values.yaml")
+    (cm,) = by_kind(docs, "ConfigMap")
+    registry = parse_registry(cm["data"]["registry.yaml"])
+    assert registry.max_concurrent_jobs == 25
+    assert registry.priority_aging == "10m"
+    assert set(registry.handlers) == {"email", "cleanup"}
+    email = registry.handlers["email"]
+    assert (email.timeout, email.concurrency, email.env_from) == (
+        "30s",
+        10,
+        [{"secretRef": {"name": "smtp"}}],
+    )
+    assert registry.handlers["cleanup"].service_account_name == "bgjobs-cleanup"
+    empty = by_kind(render(CHART / "ci" / "external-redis-values.yaml"), "ConfigMap")[0]
+    assert parse_registry(empty["data"]["registry.yaml"]).handlers == {}
+
+
+def test_redis_variants() -> None:
+    builtin = render(CHART / "ci" / "default-values.yaml")
+    (sts,) = by_kind(builtin, "StatefulSet")
+    assert (
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    )
+    assert "--appendonly" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    (secret,) = by_kind(builtin, "Secret")
+    assert len(secret["data"]["password"]) > 20
+    env = {
+        e["name"]: e
+        for e in by_kind(builtin, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert env["BGJOBS_REDIS_URL"]["value"] == "redis://rel-bgjobs-redis.bgjobs.svc:6379/0"
+    assert env["BGJOBS_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "rel-bgjobs-redis"
+
+    external = render(CHART / "ci" / "external-redis-values.yaml")
+    assert by_kind(external, "StatefulSet") == by_kind(external, "Secret") == []
+    env = {
+        e["name"]: e
+        for e in by_kind(external, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert env["BGJOBS_REDIS_URL"]["value"] == "redis://redis.shared.svc:6379/3"
+    assert env["BGJOBS_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "shared-redis",
+        "key": "redis-password",
+    }
+
+
+def test_optional_objects() -> None:
+    full = render(CHART / "ci" / "full-values.yaml")
+    assert len(by_kind(full, "ServiceMonitor")) == 1
+    assert {n["metadata"]["name"] for n in by_kind(full, "NetworkPolicy")} == {
+        "rel-bgjobs-redis",
+        "rel-bgjobs-operator",
+    }
+    (schedule,) = by_kind(full, "JobSchedule")
+    assert schedule["spec"]["schedule"] == "30 2 * * *"
+    assert schedule["spec"]["jobTemplate"]["spec"]["type"] == "cleanup"
+    (sts,) = by_kind(full, "StatefulSet")
+    assert "volumeClaimTemplates" not in sts["spec"]
+    default = render(CHART / "ci" / "default-values.yaml")
+    assert (
+        by_kind(default, "ServiceMonitor")
+        == by_kind(default, "NetworkPolicy")
+        == by_kind(default, "JobSchedule")
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("handlers.email.timeout=5x", "/handlers/email"),
+        ("maxConcurrentJobs=-1", "/maxConcurrentJobs"),
+        ("operator.logFormat=xml", "/operator/logFormat"),
+        ("handlers.Bad_Type.image=x", "Bad_Type"),
+        ("redis.persistence.size=lots", "/redis/persistence/size"),
+        ("replicaCount=2", "/replicaCount"),
+    ],
+)
+def test_values_that_break_the_schema_are_refused(
+    helm_cluster: Path, value: str, named: str
+) -> None:
+    out = helm(
+        "install",
+        "bad",
+        str(CHART),
+        "-n",
+        "bgjobs",
+        "--create-namespace",
+        "--set",
+        value,
+        kubeconfig=helm_cluster,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "values don't meet the specifications of the schema" in out.stderr
+    assert named in out.stderr
+    listed = helm("list", "-n", "bgjobs", "-q", kubeconfig=helm_cluster).stdout.split()
+    assert "bad" not in listed
+
+
+@pytest.fixture(scope="module")
+def helm_cluster(cluster: Cluster) -> Iterator[Path]:
+    if not cluster.fake_pods:
+        pytest.skip("install tests run on a local kwok cluster of their own")
+    env = {
+        **os.environ,
+        "BGJOBS_CLUSTER": "bgjobs-helm",
+        "BGJOBS_KUBECONFIG": str(ROOT / ".cluster" / "helm-kubeconfig"),
+    }
+    subprocess.run(
+        [str(ROOT / "hack" / "cluster.sh"), "up"], env=env, check=True, capture_output=True
+    )
+    yield Path(env["BGJOBS_KUBECONFIG"])
+    subprocess.run(
+        [str(ROOT / "hack" / "cluster.sh"), "down"], env=env, check=False, capture_output=True
+    )
+
+
+def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
+    kc = [kubectl(), "--kubeconfig", str(helm_cluster)]
+    values = str(CHART / "ci" / "default-values.yaml")
+    helm(
+        "install",
+        "rel",
+        str(CHART),
+        "-n",
+        "bgjobs",
+        "--create-namespace",
+        "-f",
+        values,
+        kubeconfig=helm_cluster,
+    )
+    objects = subprocess.run(
+        [
+            *kc,
+            "get",
+            "deploy,sts,svc,cm,sa,secret,role,rolebinding",
+            "-n",
+            "bgjobs",
+            "-l",
+            "app.kubernetes.io/instance=rel",
+            "-o",
+            "name",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "deployment.apps/rel-bgjobs" in objects
+    assert "statefulset.apps/rel-bgjobs-redis" in objects
+    crds = subprocess.run(
+        [*kc, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "backgroundjobs.bgjobs.io" in crds
+    assert "jobschedules.bgjobs.io" in crds
+    password = subprocess.run(
+        [
+            *kc,
+            "get",
+            "secret",
+            "rel-bgjobs-redis",
+            "-n",
+            "bgjobs",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    helm(
+        "upgrade",
+        "rel",
+        str(CHART),
+        "-n",
+        "bgjobs",
+        "-f",
+        values,
+        "--set",
+        "handlers.report.image=bgjobs/handler-report:0.1.0",
+        kubeconfig=helm_cluster,
+    )
+    cm = subprocess.run(
+        [
+            *kc,
+            "get",
+            "cm",
+            "rel-bgjobs-registry",
+            "-n",
+            "bgjobs",
+            "-o",
+            "jsonpath={.data.registry\\.yaml}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert set(parse_registry(cm).handlers) == {"email", "report"}
+    again = subprocess.run(
+        [
+            *kc,
+            "get",
+            "secret",
+            "rel-bgjobs-redis",
+            "-n",
+            "bgjobs",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert again == password, "the generated Redis password must survive an upgrade"
+
+    helm("uninstall", "rel", "-n", "bgjobs", "--wait", kubeconfig=helm_cluster)
+    left = subprocess.run(
+        [
+            *kc,
+            "get",
+            "all,cm,sa,secret,role,rolebinding,pvc",
+            "-n",
+            "bgjobs",
+            "-l",
+            "app.kubernetes.io/instance=rel",
+            "-o",
+            "name",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    cluster_left = subprocess.run(
+        [
+            *kc,
+            "get",
+            "clusterrole,clusterrolebinding",
+            "-l",
+            "app.kubernetes.io/instance=rel",
+            "-o",
+            "name",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert left == []
+    assert cluster_left == []
+    crds = subprocess.run(
+        [*kc, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "backgroundjobs.bgjobs.io" in crds, "CRDs are kept on uninstall"
