@@ -79,6 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="kopf peering object name for several replicas (default: standalone)",
     )
     run.add_argument("--priority", type=int, default=0, help="kopf peering priority")
+    hook = run.add_argument_group("admission webhook (off unless --webhook-port)")
+    hook.add_argument(
+        "--webhook-port",
+        type=int,
+        default=env.webhook_port,
+        help="serve the validating webhook on this port (BGJOBS_WEBHOOK_PORT)",
+    )
+    hook.add_argument("--webhook-addr", default=env.webhook_addr, help="listen address")
+    hook.add_argument(
+        "--webhook-host",
+        default=env.webhook_host,
+        help="host name or IP the API server calls (default: --webhook-addr)",
+    )
+    hook.add_argument("--webhook-cert", default=env.webhook_cert, help="TLS certificate file")
+    hook.add_argument("--webhook-key", default=env.webhook_key, help="TLS key file")
+    hook.add_argument("--webhook-ca", default=env.webhook_ca, help="CA bundle file for the config")
+    hook.add_argument(
+        "--webhook-manage",
+        default=env.webhook_manage,
+        metavar="NAME",
+        help="let the operator create/patch ValidatingWebhookConfiguration NAME (a dotted "
+        "domain, e.g. webhooks.bgjobs.io)",
+    )
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -101,8 +124,17 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         workers=args.workers,
         kubeconfig=env.kubeconfig,
+        webhook_port=args.webhook_port,
+        webhook_addr=args.webhook_addr,
+        webhook_host=args.webhook_host,
+        webhook_cert=args.webhook_cert,
+        webhook_key=args.webhook_key,
+        webhook_ca=args.webhook_ca,
+        webhook_manage=args.webhook_manage,
     )
     kopf_app.CONFIG = settings
+    if settings.webhook_port:  # kopf refuses admission handlers without a server
+        from bgjobs.handlers import admission  # noqa: F401
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,

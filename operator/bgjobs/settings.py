@@ -24,6 +24,14 @@ class Settings:
     metrics_port: int = 8080
     workers: int = 16
     kubeconfig: str | None = None
+    #: Admission webhook (0 = off); see bgjobs.webhook.
+    webhook_port: int = 0
+    webhook_addr: str = "0.0.0.0"
+    webhook_host: str | None = None
+    webhook_cert: str | None = None
+    webhook_key: str | None = None
+    webhook_ca: str | None = None
+    webhook_manage: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,6 +46,13 @@ class Settings:
             metrics_port=int(env("BGJOBS_METRICS_PORT", str(cls.metrics_port))),
             workers=int(env("BGJOBS_WORKERS", str(cls.workers))),
             kubeconfig=env("KUBECONFIG") or None,
+            webhook_port=int(env("BGJOBS_WEBHOOK_PORT", "0")),
+            webhook_addr=env("BGJOBS_WEBHOOK_ADDR", "0.0.0.0"),
+            webhook_host=env("BGJOBS_WEBHOOK_HOST") or None,
+            webhook_cert=env("BGJOBS_WEBHOOK_CERT") or None,
+            webhook_key=env("BGJOBS_WEBHOOK_KEY") or None,
+            webhook_ca=env("BGJOBS_WEBHOOK_CA") or None,
+            webhook_manage=env("BGJOBS_WEBHOOK_MANAGE") or None,
         )
 
     def to_env(self) -> dict[str, str]:

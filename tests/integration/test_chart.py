@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import yaml
 from bgjobs.models.crd import all_crds
 from bgjobs.models.registry import parse_registry
 from tests.support.cluster import ROOT, Cluster, kubectl, tool_bin
+from tests.support.operator import OperatorProcess
+from tests.support.redis_server import RedisServer, free_port
 
 CHART = ROOT / "charts" / "bgjobs"
 KUBE_VERSION = "1.34.4"
@@ -399,3 +402,108 @@ def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
         [*kc, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
     ).stdout
     assert "backgroundjobs.bgjobs.io" in crds, "CRDs are kept on uninstall"
+
+
+def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Path) -> None:
+    """The operator on the host serves the webhook (generated certificates) and registers it."""
+    kc = [kubectl(), "--kubeconfig", str(helm_cluster)]
+    subprocess.run([*kc, "create", "namespace", "hooked"], capture_output=True, check=False)
+    subprocess.run(
+        [*kc, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds")],
+        capture_output=True,
+        check=True,
+    )
+    port = free_port()
+    with RedisServer() as redis:
+        op = OperatorProcess(
+            namespace="hooked",
+            redis_url=redis.url,
+            prefix="hooked:",
+            workdir=tmp_path,
+            kubeconfig=helm_cluster,
+            extra_args=[
+                "--webhook-port",
+                str(port),
+                "--webhook-addr",
+                "127.0.0.1",
+                "--webhook-manage",
+                "test.bgjobs.io",
+            ],
+        )
+        op.write_registry({"maxPayloadBytes": 1024, "handlers": {"email": {"image": "x"}}})
+        try:
+            op.start()
+
+            def apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [*kc, "apply", "-n", "hooked", "-f", "-"],
+                    input=yaml.safe_dump(doc),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+
+            def wait_registered() -> None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    got = subprocess.run(
+                        [*kc, "get", "validatingwebhookconfiguration", "test.bgjobs.io"],
+                        capture_output=True,
+                    )
+                    if got.returncode == 0:
+                        return
+                    time.sleep(0.2)
+                raise AssertionError("the webhook was never registered")
+
+            wait_registered()
+            bad_cron = {
+                "apiVersion": "bgjobs.io/v1alpha1",
+                "kind": "JobSchedule",
+                "metadata": {"name": "bad-cron"},
+                "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": {"type": "email"}}},
+            }
+            out = apply(bad_cron)
+            assert out.returncode != 0
+            assert "spec.schedule" in out.stderr
+            assert "not a valid cron expression" in out.stderr
+
+            big = {
+                "apiVersion": "bgjobs.io/v1alpha1",
+                "kind": "BackgroundJob",
+                "metadata": {"name": "big"},
+                "spec": {"type": "email", "payload": {"x": "y" * 2000}},
+            }
+            out = apply(big)
+            assert out.returncode != 0
+            assert "spec.payload" in out.stderr
+            assert "over the 1024-byte cap" in out.stderr
+
+            unknown = {**big, "metadata": {"name": "typo"}, "spec": {"type": "emial"}}
+            out = apply(unknown)
+            assert out.returncode != 0
+            assert "no handler is registered for 'emial'" in out.stderr
+
+            good_job = {
+                **big,
+                "metadata": {"name": "fine"},
+                "spec": {"type": "email", "payload": {}},
+            }
+            good_schedule = {
+                **bad_cron,
+                "metadata": {"name": "daily"},
+                "spec": {**bad_cron["spec"], "schedule": "0 9 * * *", "timeZone": "Europe/Berlin"},
+            }
+            assert apply(good_job).returncode == 0
+            assert apply(good_schedule).returncode == 0
+        finally:
+            op.stop()
+            subprocess.run(
+                [
+                    *kc,
+                    "delete",
+                    "validatingwebhookconfiguration",
+                    "test.bgjobs.io",
+                    "--ignore-not-found",
+                ],
+                capture_output=True,
+            )

@@ -31,6 +31,7 @@ class OperatorProcess:
         workdir: Path,
         kubeconfig: Path,
         registry_configmap: str | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.namespace = namespace
         self.redis_url = redis_url
@@ -38,6 +39,7 @@ class OperatorProcess:
         self.workdir = workdir
         self.kubeconfig = kubeconfig
         self.registry_configmap = registry_configmap
+        self.extra_args = extra_args or []
         self.registry_path = workdir / "registry.yaml"
         self.log_path = workdir / "operator.log"
         self.metrics_port = free_port()
@@ -72,6 +74,7 @@ class OperatorProcess:
             str(self.metrics_port),
             "--liveness",
             "",
+            *self.extra_args,
         ]
         self.starts += 1
         log = self.log_path.open("ab")

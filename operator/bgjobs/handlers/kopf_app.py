@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import kopf
 
-from bgjobs import API_GROUP, API_VERSION
+from bgjobs import API_GROUP, API_VERSION, webhook
 from bgjobs.manifests.attempt_job import MANAGED_BY
 from bgjobs.models.backgroundjob import KIND, PLURAL
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
@@ -34,7 +34,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    memo.runtime = await Runtime.start(CONFIG or Settings.from_env())
+    config = CONFIG or Settings.from_env()
+    if config.webhook_port:
+        webhook.configure(
+            settings,
+            webhook.WebhookOptions(
+                port=config.webhook_port,
+                addr=config.webhook_addr,
+                host=config.webhook_host,
+                cert=config.webhook_cert,
+                key=config.webhook_key,
+                ca=config.webhook_ca,
+                manage=config.webhook_manage,
+            ),
+        )
+    memo.runtime = await Runtime.start(config)
 
 
 @kopf.on.cleanup()
