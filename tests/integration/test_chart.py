@@ -507,3 +507,36 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
                 ],
                 capture_output=True,
             )
+
+
+def test_webhook_on_and_off() -> None:
+    on = render(CHART / "ci" / "webhook-values.yaml")
+    (vwc,) = by_kind(on, "ValidatingWebhookConfiguration")
+    hooks = {w["name"]: w for w in vwc["webhooks"]}
+    assert set(hooks) == {
+        "backgroundjobs.rel-bgjobs.bgjobs.io",
+        "jobschedules.rel-bgjobs.bgjobs.io",
+    }
+    for hook in hooks.values():
+        service = hook["clientConfig"]["service"]
+        assert service["name"] == "rel-bgjobs-webhook"
+        assert hook["clientConfig"]["caBundle"]
+        assert hook["failurePolicy"] == "Fail"
+        assert hook["namespaceSelector"]["matchExpressions"][0]["values"] == ["app", "reports"]
+    assert (
+        hooks["jobschedules.rel-bgjobs.bgjobs.io"]["clientConfig"]["service"]["path"]
+        == "/jobschedules"
+    )
+    secrets = {s["metadata"]["name"]: s for s in by_kind(on, "Secret")}
+    assert set(secrets["rel-bgjobs-webhook-tls"]["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    container = by_kind(on, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "--webhook-cert=/webhook-tls/tls.crt" in container["args"]
+    assert container["volumeMounts"] == [
+        {"name": "webhook-tls", "mountPath": "/webhook-tls", "readOnly": True}
+    ]
+    off = render(CHART / "ci" / "default-values.yaml")
+    assert by_kind(off, "ValidatingWebhookConfiguration") == []
+    assert not any(
+        "--webhook" in a
+        for a in by_kind(off, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
