@@ -131,6 +131,7 @@ def run_operator(
             workdir=tmp_path,
             kubeconfig=cluster.kubeconfig,
             registry_configmap=kwargs.get("registry_configmap"),
+            extra_args=kwargs.get("extra_args"),
         )
         op.write_registry(registry_doc if registry_doc is not None else registry())
         op.start()

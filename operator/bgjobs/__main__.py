@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="kopf peering object name for several replicas (default: standalone)",
     )
     run.add_argument("--priority", type=int, default=0, help="kopf peering priority")
+    run.add_argument(
+        "--leader-elect",
+        default=env.leader_elect,
+        metavar="NAMESPACE/NAME",
+        help="several replicas: only the holder of this Lease dispatches (BGJOBS_LEADER_ELECT)",
+    )
     hook = run.add_argument_group("admission webhook (off unless --webhook-port)")
     hook.add_argument(
         "--webhook-port",
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         workers=args.workers,
         kubeconfig=env.kubeconfig,
+        leader_elect=args.leader_elect,
         webhook_port=args.webhook_port,
         webhook_addr=args.webhook_addr,
         webhook_host=args.webhook_host,

@@ -24,6 +24,8 @@ class Settings:
     metrics_port: int = 8080
     workers: int = 16
     kubeconfig: str | None = None
+    #: ``namespace/name`` of a Lease: only its holder dispatches (several replicas).
+    leader_elect: str | None = None
     #: Admission webhook (0 = off); see bgjobs.webhook.
     webhook_port: int = 0
     webhook_addr: str = "0.0.0.0"
@@ -46,6 +48,7 @@ class Settings:
             metrics_port=int(env("BGJOBS_METRICS_PORT", str(cls.metrics_port))),
             workers=int(env("BGJOBS_WORKERS", str(cls.workers))),
             kubeconfig=env("KUBECONFIG") or None,
+            leader_elect=env("BGJOBS_LEADER_ELECT") or None,
             webhook_port=int(env("BGJOBS_WEBHOOK_PORT", "0")),
             webhook_addr=env("BGJOBS_WEBHOOK_ADDR", "0.0.0.0"),
             webhook_host=env("BGJOBS_WEBHOOK_HOST") or None,

@@ -224,7 +224,7 @@ def test_optional_objects() -> None:
         ("operator.logFormat=xml", "/operator/logFormat"),
         ("handlers.Bad_Type.image=x", "Bad_Type"),
         ("redis.persistence.size=lots", "/redis/persistence/size"),
-        ("replicaCount=2", "/replicaCount"),
+        ("replicaCount=9", "/replicaCount"),
     ],
 )
 def test_values_that_break_the_schema_are_refused(
@@ -540,3 +540,25 @@ def test_webhook_on_and_off() -> None:
         "--webhook" in a
         for a in by_kind(off, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     )
+
+
+def test_several_replicas_elect_a_leader() -> None:
+    docs = render(CHART / "ci" / "default-values.yaml", "replicaCount=3")
+    (deploy,) = by_kind(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 3
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect=bgjobs/rel-bgjobs" in args
+    registry_role = next(
+        r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "rel-bgjobs-registry"
+    )
+    lease_rules = [r for r in registry_role["rules"] if r["apiGroups"] == ["coordination.k8s.io"]]
+    assert lease_rules == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["rel-bgjobs"],
+            "verbs": ["get", "update"],
+        },
+    ]

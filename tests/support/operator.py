@@ -19,9 +19,12 @@ import yaml
 from tests.support.redis_server import free_port
 
 READY_LINE = "rebuilt the Redis index"
+STANDBY_LINE = "standing by for Lease"  # with --leader-elect, before it leads
 
 
 class OperatorProcess:
+    _count = 0  # one log file per process, even when they share a workdir
+
     def __init__(
         self,
         *,
@@ -41,7 +44,8 @@ class OperatorProcess:
         self.registry_configmap = registry_configmap
         self.extra_args = extra_args or []
         self.registry_path = workdir / "registry.yaml"
-        self.log_path = workdir / "operator.log"
+        OperatorProcess._count += 1
+        self.log_path = workdir / f"operator-{OperatorProcess._count}.log"
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -86,7 +90,8 @@ class OperatorProcess:
         marker = f"---- start {self.starts} ----"
         while time.monotonic() < deadline:
             text = self.log()
-            if READY_LINE in text.split(marker, 1)[-1]:
+            tail = text.split(marker, 1)[-1]
+            if READY_LINE in tail or STANDBY_LINE in tail:
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{text[-3000:]}")

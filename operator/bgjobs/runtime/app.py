@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from bgjobs.k8s import Kube
+from bgjobs.k8s.lease import LeaderElector
 from bgjobs.queue import RedisQueue
 from bgjobs.runtime.dispatcher import Dispatcher
 from bgjobs.runtime.reconciler import Reconciler, utcnow
@@ -40,6 +43,7 @@ class Runtime:
     schedules: WorkQueue
     timers: Timers
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    elector: LeaderElector | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -114,15 +118,30 @@ class Runtime:
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
-        work.start()
-        schedules.start()
-        rt.tasks = [
-            asyncio.create_task(dispatcher.run(), name="bgjobs-dispatcher"),
-            asyncio.create_task(registry.run(), name="bgjobs-registry"),
-        ]
+        rt.tasks = [asyncio.create_task(registry.run(), name="bgjobs-registry")]
+        if settings.leader_elect:
+            ns, _, name = settings.leader_elect.rpartition("/")
+            rt.elector = LeaderElector(kube.api, ns or "default", name)
+            rt.tasks.append(asyncio.create_task(rt._lead_then_run(), name="bgjobs-leader"))
+        else:
+            rt._run_work()
         return rt
 
+    def _run_work(self) -> None:
+        self.work.start()
+        self.schedules.start()
+        self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="bgjobs-dispatcher"))
+
+    async def _lead_then_run(self) -> None:
+        assert self.elector is not None
+        log.info("standing by for Lease %s/%s", self.elector.namespace, self.elector.name)
+        await self.elector.wait_for_leadership()
+        self._run_work()
+        await self.elector.keep_leading(lambda: os.kill(os.getpid(), signal.SIGTERM))
+
     async def stop(self) -> None:
+        if self.elector is not None:
+            await self.elector.release()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
