@@ -24,6 +24,11 @@ TYPES=(operator email notifications analytics market_resolution cleanup)
 PY="${PYTHON:-python3}"
 
 log() { printf '[images] %s\n' "$*"; }
+
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
