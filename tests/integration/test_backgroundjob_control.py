@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.bgjobs import Jobs, bgjob, status
+from tests.support.bgjobs import Jobs, bgjob, status, wait_events
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -35,8 +35,7 @@ async def test_delay_and_run_at_are_honoured(run_operator: Run, jobs: Jobs) -> N
     created = ts(delayed["metadata"]["creationTimestamp"])
     assert ts(status(d)["startedAt"]) >= created + timedelta(seconds=3)
     assert ts(status(a)["startedAt"]) >= run_at
-    reasons = {e.reason for e in await jobs.events("at")}
-    assert "WaitingForRunAt" in reasons
+    await wait_events(jobs, "at", lambda es: any(e.reason == "WaitingForRunAt" for e in es))
 
 
 async def test_cancel_while_queued(run_operator: Run, jobs: Jobs) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.support.bgjobs import Jobs, bgjob, registry, status
+from tests.support.bgjobs import Jobs, bgjob, registry, status, wait_events
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -45,8 +45,9 @@ async def test_happy_path(run_operator: Run, jobs: Jobs) -> None:
     assert st["jobName"] == "welcome-a1"
     assert obj["metadata"]["labels"]["bgjobs.io/phase"] == "completed"
     assert [j.metadata.name for j in await jobs.batch_jobs("welcome")] == ["welcome-a1"]
-    reasons = {e.reason for e in await jobs.events("welcome")}
-    assert {"Queued", "Dispatched", "Completed"} <= reasons
+    await wait_events(
+        jobs, "welcome", lambda es: {"Queued", "Dispatched", "Completed"} <= {e.reason for e in es}
+    )
     body = await asyncio.to_thread(scrape, op.metrics_port)
     assert 'bgjobs_jobs_completed_total{type="work"} 1.0' in body
     assert 'bgjobs_jobs_dispatched_total{type="work"} 1.0' in body
@@ -155,8 +156,9 @@ async def test_unknown_type_waits_until_registered(run_operator: Run, jobs: Jobs
         return status(obj or {}).get("reason") == "UnknownType"
 
     await eventually(waiting, within=30, what="reason UnknownType")
-    events = await jobs.events("later")
-    assert any(e.reason == "UnknownType" and e.type == "Warning" for e in events)
+    await wait_events(
+        jobs, "later", lambda es: any(e.reason == "UnknownType" and e.type == "Warning" for e in es)
+    )
     assert await jobs.batch_jobs("later") == []
 
     op.write_registry(registry({"work": {}, "reports": {}}))

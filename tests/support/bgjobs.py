@@ -172,3 +172,16 @@ class Schedules:
             _content_type="application/merge-patch+json",
         )
         return out
+
+
+async def wait_events(
+    jobs: Jobs, name: str, check: Any, *, within: float = 30, what: str = "events"
+) -> list[Any]:
+    """Events about ``name`` once ``check(events)`` holds (the operator posts them
+    in the background, so they can trail the state change they describe)."""
+
+    async def probe() -> list[Any] | None:
+        events = await jobs.events(name)
+        return events if check(events) else None
+
+    return await eventually(probe, within=within, what=f"{what} for {name}")
