@@ -267,8 +267,23 @@ def helm_cluster(cluster: Cluster) -> Iterator[Path]:
     )
 
 
+def kubectl_out(kubeconfig: Path, *args: str) -> str:
+    done = subprocess.run(
+        [kubectl(), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
 def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
-    kc = [kubectl(), "--kubeconfig", str(helm_cluster)]
+    def get(*args: str) -> str:
+        return kubectl_out(helm_cluster, "get", *args)
+
+    release = ["-l", "app.kubernetes.io/instance=rel", "-o", "name"]
+    password_of = ["secret", "rel-bgjobs-redis", "-n", "bgjobs", "-o", "jsonpath={.data.password}"]
     values = str(CHART / "ci" / "default-values.yaml")
     helm(
         "install",
@@ -281,44 +296,13 @@ def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
         values,
         kubeconfig=helm_cluster,
     )
-    objects = subprocess.run(
-        [
-            *kc,
-            "get",
-            "deploy,sts,svc,cm,sa,secret,role,rolebinding",
-            "-n",
-            "bgjobs",
-            "-l",
-            "app.kubernetes.io/instance=rel",
-            "-o",
-            "name",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    objects = get("deploy,sts,svc,cm,sa,secret,role,rolebinding", "-n", "bgjobs", *release).split()
     assert "deployment.apps/rel-bgjobs" in objects
     assert "statefulset.apps/rel-bgjobs-redis" in objects
-    crds = subprocess.run(
-        [*kc, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
-    ).stdout
+    crds = get("crd", "-o", "name")
     assert "backgroundjobs.bgjobs.io" in crds
     assert "jobschedules.bgjobs.io" in crds
-    password = subprocess.run(
-        [
-            *kc,
-            "get",
-            "secret",
-            "rel-bgjobs-redis",
-            "-n",
-            "bgjobs",
-            "-o",
-            "jsonpath={.data.password}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    password = get(*password_of)
 
     helm(
         "upgrade",
@@ -332,76 +316,16 @@ def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
         "handlers.report.image=bgjobs/handler-report:0.1.0",
         kubeconfig=helm_cluster,
     )
-    cm = subprocess.run(
-        [
-            *kc,
-            "get",
-            "cm",
-            "rel-bgjobs-registry",
-            "-n",
-            "bgjobs",
-            "-o",
-            "jsonpath={.data.registry\\.yaml}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert set(parse_registry(cm).handlers) == {"email", "report"}
-    again = subprocess.run(
-        [
-            *kc,
-            "get",
-            "secret",
-            "rel-bgjobs-redis",
-            "-n",
-            "bgjobs",
-            "-o",
-            "jsonpath={.data.password}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert again == password, "the generated Redis password must survive an upgrade"
+    registry_yaml = get(
+        "cm", "rel-bgjobs-registry", "-n", "bgjobs", "-o", "jsonpath={.data.registry\\.yaml}"
+    )
+    assert set(parse_registry(registry_yaml).handlers) == {"email", "report"}
+    assert get(*password_of) == password, "the generated Redis password must survive an upgrade"
 
     helm("uninstall", "rel", "-n", "bgjobs", "--wait", kubeconfig=helm_cluster)
-    left = subprocess.run(
-        [
-            *kc,
-            "get",
-            "all,cm,sa,secret,role,rolebinding,pvc",
-            "-n",
-            "bgjobs",
-            "-l",
-            "app.kubernetes.io/instance=rel",
-            "-o",
-            "name",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    cluster_left = subprocess.run(
-        [
-            *kc,
-            "get",
-            "clusterrole,clusterrolebinding",
-            "-l",
-            "app.kubernetes.io/instance=rel",
-            "-o",
-            "name",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert left == []
-    assert cluster_left == []
-    crds = subprocess.run(
-        [*kc, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
-    ).stdout
-    assert "backgroundjobs.bgjobs.io" in crds, "CRDs are kept on uninstall"
+    assert get("all,cm,sa,secret,role,rolebinding,pvc", "-n", "bgjobs", *release).split() == []
+    assert get("clusterrole,clusterrolebinding", *release).split() == []
+    assert "backgroundjobs.bgjobs.io" in get("crd", "-o", "name"), "CRDs are kept on uninstall"
 
 
 def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ Order of preference:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KUBECONFIG = Path(os.environ.get("BGJOBS_KUBECONFIG", ROOT / ".cluster" / "kubeconfig"))
 
 
+@functools.cache
 def tool_bin() -> Path:
     out = subprocess.run(
         [str(ROOT / "hack" / "toolchain.sh"), "--print-bin"],

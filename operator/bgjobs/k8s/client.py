@@ -134,26 +134,13 @@ class Kube:
         return await self.get_custom(PLURAL, namespace, name)
 
     async def list_bgjobs(self, namespaces: list[str] | None) -> list[dict[str, Any]]:
-        """All BackgroundJobs in ``namespaces`` (None: every namespace)."""
+        """All BackgroundJobs in ``namespaces`` (None: every namespace), every page."""
         items: list[dict[str, Any]] = []
         scopes: list[str | None] = list(namespaces) if namespaces else [None]
         for ns in scopes:
-            token = None
+            token: str | None = None
             while True:
-                kwargs: dict[str, Any] = {"limit": 500}
-                if token:
-                    kwargs["_continue"] = token
-                try:
-                    if ns is None:
-                        page = await self.custom.list_cluster_custom_object(
-                            API_GROUP, API_VERSION, PLURAL, **kwargs
-                        )
-                    else:
-                        page = await self.custom.list_namespaced_custom_object(
-                            API_GROUP, API_VERSION, ns, PLURAL, **kwargs
-                        )
-                except ApiException as exc:
-                    raise _wrap(exc, "list BackgroundJobs") from exc
+                page = await self.list_custom_page(PLURAL, ns, limit=500, continue_token=token)
                 items.extend(page.get("items", []))
                 token = page.get("metadata", {}).get("continue")
                 if not token:
@@ -203,12 +190,7 @@ class Kube:
     async def list_custom(
         self, plural: str, namespace: str, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
-        try:
-            page = await self.custom.list_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, plural, label_selector=label_selector or ""
-            )
-        except ApiException as exc:
-            raise _wrap(exc, f"list {plural} in {namespace}") from exc
+        page = await self.list_custom_page(plural, namespace, label_selector=label_selector)
         items: list[dict[str, Any]] = page.get("items", [])
         return items
 

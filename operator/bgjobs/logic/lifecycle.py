@@ -31,21 +31,28 @@ def _with(status: BackgroundJobStatus, **changes: Any) -> BackgroundJobStatus:
     return status.model_copy(update=changes, deep=True)
 
 
+def _finish(
+    status: BackgroundJobStatus, phase: Phase, reason: str, message: str, now: datetime, **more: Any
+) -> BackgroundJobStatus:
+    """A final phase: completed now, nothing left to wait for."""
+    return _with(
+        status,
+        phase=phase,
+        reason=reason,
+        message=message,
+        completed_at=now,
+        next_attempt_at=None,
+        **more,
+    )
+
+
 def next_attempt_number(status: BackgroundJobStatus) -> int:
     """Attempt numbers only grow, across manual retries too: Job names never repeat."""
     return (status.attempts[-1].attempt if status.attempts else 0) + 1
 
 
 def invalid(status: BackgroundJobStatus, message: str, now: datetime) -> BackgroundJobStatus:
-    return _with(
-        status,
-        phase=Phase.FAILED,
-        reason="InvalidSpec",
-        message=message,
-        error=message,
-        completed_at=now,
-        next_attempt_at=None,
-    )
+    return _finish(status, Phase.FAILED, "InvalidSpec", message, now, error=message)
 
 
 def unknown_type(status: BackgroundJobStatus, job_type: str) -> BackgroundJobStatus:
@@ -114,35 +121,18 @@ def finished_attempt(
         )
     base = _with(status, attempts=attempts)
     if outcome.succeeded:
-        return _with(
-            base,
-            phase=Phase.COMPLETED,
-            reason="Completed",
-            message=f"attempt {len(status.attempts) and status.attempts[-1].attempt} succeeded",
-            result=outcome.result,
-            error=None,
-            completed_at=now,
-            next_attempt_at=None,
+        number = status.attempts[-1].attempt if status.attempts else 1
+        message = f"attempt {number} succeeded"
+        return _finish(
+            base, Phase.COMPLETED, "Completed", message, now, result=outcome.result, error=None
         )
     if outcome.permanent:
-        return _with(
-            base,
-            phase=Phase.FAILED,
-            reason="PermanentFailure",
-            message="the handler reported a permanent failure; not retried",
-            error=outcome.error,
-            completed_at=now,
-            next_attempt_at=None,
-        )
+        message = "the handler reported a permanent failure; not retried"
+        return _finish(base, Phase.FAILED, "PermanentFailure", message, now, error=outcome.error)
     if status.retry_count >= settings.max_retries:
-        return _with(
-            base,
-            phase=Phase.FAILED,
-            reason="BackoffLimitExceeded",
-            message=f"failed after {status.retry_count} retries ({outcome.reason})",
-            error=outcome.error,
-            completed_at=now,
-            next_attempt_at=None,
+        message = f"failed after {status.retry_count} retries ({outcome.reason})"
+        return _finish(
+            base, Phase.FAILED, "BackoffLimitExceeded", message, now, error=outcome.error
         )
     retry = status.retry_count + 1
     delay = retry_delay(
@@ -165,14 +155,7 @@ def finished_attempt(
 
 
 def cancelled(status: BackgroundJobStatus, now: datetime) -> BackgroundJobStatus:
-    return _with(
-        status,
-        phase=Phase.CANCELLED,
-        reason="Cancelled",
-        message="cancelled by spec.cancel",
-        completed_at=now,
-        next_attempt_at=None,
-    )
+    return _finish(status, Phase.CANCELLED, "Cancelled", "cancelled by spec.cancel", now)
 
 
 def manual_retry(status: BackgroundJobStatus, token: str) -> BackgroundJobStatus:

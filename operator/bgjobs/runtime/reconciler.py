@@ -20,7 +20,7 @@ from bgjobs import API_GROUP, metrics
 from bgjobs.k8s import Conflict, Kube, KubeError
 from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.durations import parse_duration
-from bgjobs.logic.naming import queue_member, split_member
+from bgjobs.logic.naming import queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec
@@ -452,7 +452,3 @@ class Reconciler:
             score=self._score(status, settings, now),
             due=lc.due_time(status, created, spec.run_at, delay),
         )
-
-
-def member_key(member: str) -> Key:
-    return split_member(member)

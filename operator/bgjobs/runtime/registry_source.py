@@ -62,10 +62,6 @@ class RegistrySource:
         await asyncio.Event().wait()
 
 
-class StaticRegistry(RegistrySource):
-    """A fixed registry (tests)."""
-
-
 class FileRegistry(RegistrySource):
     def __init__(self, path: str) -> None:
         super().__init__()
