@@ -2,19 +2,23 @@
 # Builds, once, the binaries the local test cluster needs and caches them
 # outside git: kube-apiserver, kube-controller-manager, kube-scheduler and
 # kubectl from the k8s.io/kubernetes Go module, etcd from a wrapper module
-# around etcdmain, kwok/kwokctl and helm with `go install`.
+# around etcdmain, kwok/kwokctl and helm with `go install`. With --node, also
+# what the real node needs (hack/node.sh): kubelet and kube-proxy from the same
+# module, CoreDNS and rancher's local-path-provisioner with `go install`.
 #
 # Nothing here downloads a prebuilt binary: everything comes from the Go
 # module proxy, so it works where only package registries are reachable.
 #
 #   hack/toolchain.sh            build what is missing, print a summary
+#   hack/toolchain.sh --node     the same, plus the real node's binaries
 #   hack/toolchain.sh --print-bin  print the bin directory and exit
 #
 # Environment:
 #   BGJOBS_CACHE            cache root (default ~/.cache/bgjobs)
 #   KUBE_APISERVER_BINARY, KUBE_CONTROLLER_MANAGER_BINARY,
 #   KUBE_SCHEDULER_BINARY, KUBECTL_BINARY, ETCD_BINARY, KWOK_BINARY,
-#   KWOKCTL_BINARY, HELM_BINARY
+#   KWOKCTL_BINARY, HELM_BINARY, KUBELET_BINARY, KUBE_PROXY_BINARY,
+#   COREDNS_BINARY, LOCAL_PATH_PROVISIONER_BINARY
 #                           use this binary instead of building it
 # A binary already on PATH is used when it reports the pinned version line
 # (Kubernetes 1.34, etcd 3.5, kwok, helm v3).
@@ -24,6 +28,8 @@ KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.5.35}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.12.4}"
+LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 
 CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
 BIN="$CACHE/bin"
@@ -33,9 +39,16 @@ if [[ "${1:-}" == "--print-bin" ]]; then
   exit 0
 fi
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  # The header comment, up to `set -euo pipefail`.
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
   exit 0
 fi
+NODE=0
+case "${1:-}" in
+  "") ;;
+  --node) NODE=1 ;;
+  *) echo "toolchain: unknown argument ${1} (see --help)" >&2; exit 2 ;;
+esac
 
 command -v go >/dev/null || { echo "toolchain: Go is required (go >= 1.24)" >&2; exit 1; }
 mkdir -p "$BIN"
@@ -69,6 +82,7 @@ from_user() {
 build_kubernetes() {
   local out="$CACHE/kubernetes-$KUBE_VERSION"
   local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  ((NODE)) && want+=(kubelet kube-proxy)
   local missing=() n
   local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
   for n in "${want[@]}"; do
@@ -183,4 +197,11 @@ LDFLAGS="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.
   go_install kwokctl KWOKCTL_BINARY "kwok" sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION" "$CACHE/kwok-$KWOK_VERSION" --version
 LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
   go_install helm HELM_BINARY "v3\\." helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE/helm-$HELM_VERSION" version --short
+if ((NODE)); then
+  go_install coredns COREDNS_BINARY "CoreDNS-${COREDNS_VERSION#v}" github.com/coredns/coredns \
+    "$COREDNS_VERSION" "$CACHE/coredns-$COREDNS_VERSION" -version
+  LDFLAGS="-s -w -X main.VERSION=$LOCAL_PATH_VERSION" \
+    go_install local-path-provisioner LOCAL_PATH_PROVISIONER_BINARY "$LOCAL_PATH_VERSION" \
+    github.com/rancher/local-path-provisioner "$LOCAL_PATH_VERSION" "$CACHE/local-path-$LOCAL_PATH_VERSION" --version
+fi
 log "toolchain ready in $BIN ($(elapsed "$total"))"
