@@ -2,6 +2,7 @@
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from bgjobs_handler import (
     EXIT_OK,
     EXIT_PERMANENT,
     EXIT_RETRY,
+    EXIT_TERMINATED,
     Context,
     PermanentError,
+    Terminated,
     handler,
     run_handler,
 )
@@ -120,3 +123,39 @@ def test_local_runner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code = local_main([f"{module}:hello", "--payload", '{"name": "ada"}', "--attempt", "3"])
     assert code == 0
     assert json.loads(capsys.readouterr().out) == {"hello": "ada", "attempt": 3}
+
+
+def stopped(payload: dict[str, Any], ctx: Context) -> None:
+    raise Terminated  # what the SDK's SIGTERM handler raises inside the handler
+
+
+@pytest.mark.parametrize(
+    ("deadline_in", "says"),
+    [
+        (timedelta(seconds=-1), "deadline exceeded: the attempt's timeout passed"),
+        (timedelta(seconds=1), "deadline exceeded"),  # within the slack: still the deadline
+        (timedelta(minutes=5), "the pod was deleted or evicted"),
+        (None, "the pod was deleted or evicted"),  # no deadline given: can't claim one
+    ],
+)
+def test_sigterm_ends_the_attempt_cleanly_saying_why(
+    out: Path, deadline_in: timedelta | None, says: str
+) -> None:
+    extra = {}
+    if deadline_in is not None:
+        deadline = datetime.now(UTC) + deadline_in
+        extra["BGJOB_DEADLINE"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+    code = run_handler(stopped, env=env({}, **extra), termination_log=str(out))
+    assert code == EXIT_TERMINATED == 143
+    assert says in out.read_text()
+    assert "SIGTERM" in out.read_text()
+
+
+def test_a_handler_catching_exception_does_not_swallow_sigterm(out: Path) -> None:
+    def careless(payload: dict[str, Any], ctx: Context) -> str:
+        try:
+            raise Terminated
+        except Exception:  # the point: Terminated is not an Exception
+            return "swallowed"
+
+    assert run_handler(careless, env=env({}), termination_log=str(out)) == EXIT_TERMINATED

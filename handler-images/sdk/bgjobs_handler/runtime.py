@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
 from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 EXIT_OK = 0
 EXIT_RETRY = 1
 EXIT_PERMANENT = 3
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports it; retryable
 MAX_RESULT_BYTES = 4096
 MAX_MESSAGE = 1024
 TERMINATION_LOG = "/dev/termination-log"
@@ -29,6 +33,14 @@ class PermanentError(Exception):
     """Raise for a failure that retrying cannot fix (bad input, unknown entity): exit 3."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: the attempt's deadline passed, or the pod is being deleted.
+
+    A ``BaseException``, so that a handler's ``except Exception`` does not
+    swallow it; ``finally`` blocks and context managers still run.
+    """
+
+
 @dataclass(frozen=True)
 class Context:
     """Who this attempt is: from the ``BGJOB_*`` env the operator sets."""
@@ -40,6 +52,7 @@ class Context:
     attempt: int
     idempotency_key: str
     env: Mapping[str, str]
+    deadline: datetime | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Context:
@@ -48,6 +61,10 @@ class Context:
         except ValueError:
             attempt = 1
         uid = env.get("BGJOB_UID", "")
+        try:
+            deadline = datetime.fromisoformat(env["BGJOB_DEADLINE"].replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            deadline = None
         return cls(
             name=env.get("BGJOB_NAME", "local"),
             namespace=env.get("BGJOB_NAMESPACE", ""),
@@ -56,6 +73,7 @@ class Context:
             attempt=attempt,
             idempotency_key=env.get("BGJOB_IDEMPOTENCY_KEY", uid),
             env=env,
+            deadline=deadline,
         )
 
 
@@ -150,6 +168,24 @@ def _to_json(result: Any) -> str:
     return json.dumps(result, separators=(",", ":"), default=str)
 
 
+# Kubernetes starts counting a Job's activeDeadlineSeconds a moment after the
+# operator computed BGJOB_DEADLINE; a SIGTERM this close to it is the deadline.
+DEADLINE_SLACK_SECONDS = 2.0
+
+
+def _terminated_message(ctx: Context, seconds: float, now: datetime) -> str:
+    after = f"after {seconds:.1f}s"
+    if ctx.deadline is not None and now.timestamp() >= (
+        ctx.deadline.timestamp() - DEADLINE_SLACK_SECONDS
+    ):
+        return f"deadline exceeded: the attempt's timeout passed, stopped by SIGTERM {after}"
+    return f"stopped by SIGTERM {after} (the pod was deleted or evicted)"
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def run_handler(
     fn: Callable[[Any, Context], Any],
     *,
@@ -180,6 +216,11 @@ def run_handler(
     log.info("attempt started")
     try:
         result = fn(payload, ctx)
+    except Terminated:
+        message = _terminated_message(ctx, time.monotonic() - started, datetime.now(UTC))
+        log.error(message)
+        _write(path, message)
+        return EXIT_TERMINATED
     except PermanentError as exc:
         message = _short(str(exc) or type(exc).__name__)
         log.error("permanent failure: %s", message)
@@ -209,6 +250,12 @@ def run_handler(
 
 
 def run(fn: Callable[[Any, Context], Any]) -> None:
-    """Entry point of a handler image: run one attempt and exit with its code."""
+    """Entry point of a handler image: run one attempt and exit with its code.
+
+    SIGTERM (the kubelet stopping the pod at the attempt's deadline, or on
+    deletion) interrupts the handler with :class:`Terminated`; the attempt
+    ends with exit code 143 and a message saying which it was.
+    """
     _configure_logging(Context.from_env(os.environ))
+    signal.signal(signal.SIGTERM, _raise_terminated)
     sys.exit(run_handler(fn))

@@ -4,13 +4,16 @@ The pod gets the handler contract's env (``BGJOB_*``), the registry's image
 and settings, ``backoffLimit: 0`` (bgjobs does the retrying, with backoff),
 ``activeDeadlineSeconds`` = the attempt timeout, and a podFailurePolicy that
 ignores disruptions (an evicted pod is replaced inside the same attempt) and
-fails fast on the permanent exit code.
+fails fast on the permanent exit code. ``BGJOB_DEADLINE`` tells the handler
+when the timeout runs out, so that the SDK can tell a deadline's SIGTERM from
+a deletion's.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from bgjobs import API_GROUP, API_VERSION
@@ -36,8 +39,10 @@ def attempt_job(
     handler: HandlerConfig,
     settings: Effective,
     attempt: int,
+    created_at: datetime,
 ) -> dict[str, Any]:
     job_name = attempt_job_name(name, attempt)
+    deadline = created_at.astimezone(UTC) + settings.timeout
     labels = {
         **MANAGED_BY,
         LABEL_JOB: name if len(name) <= 63 else name[:63].rstrip("-."),
@@ -52,6 +57,7 @@ def attempt_job(
         "BGJOB_TYPE": spec.type,
         "BGJOB_ATTEMPT": str(attempt),
         "BGJOB_IDEMPOTENCY_KEY": uid,
+        "BGJOB_DEADLINE": deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     env = [{"name": k, "value": v} for k, v in contract_env.items()]
     env += [e for e in handler.env if e.get("name") not in contract_env]
@@ -67,7 +73,13 @@ def attempt_job(
         container["resources"] = handler.resources
     if handler.image_pull_policy:
         container["imagePullPolicy"] = handler.image_pull_policy
-    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    # enableServiceLinks off: the handler gets the contract's env, not one
+    # Docker-link variable per Service in its namespace.
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "containers": [container],
+    }
     if handler.service_account_name:
         pod_spec["serviceAccountName"] = handler.service_account_name
     if handler.node_selector:

@@ -283,6 +283,7 @@ class Reconciler:
             handler=handler,
             settings=settings,
             attempt=attempt,
+            created_at=now,
         )
         try:
             created, fresh = await self.kube.create_job(manifest)

@@ -1,0 +1,62 @@
+"""The attempt Job's pod: what a real kubelet gives the handler."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bgjobs.logic.validation import effective
+from bgjobs.manifests.attempt_job import attempt_job
+from bgjobs.models.backgroundjob import BackgroundJobSpec
+from bgjobs.models.registry import Registry
+
+
+def manifest(created_at: datetime, **spec: object) -> dict[str, object]:
+    registry = Registry.model_validate(
+        {"handlers": {"email": {"image": "bgjobs/handler-email:0.1.0", "timeout": "90s"}}}
+    )
+    parsed = BackgroundJobSpec.model_validate({"type": "email", "payload": {}, **spec})
+    return attempt_job(
+        name="welcome",
+        namespace="app",
+        uid="u-1",
+        spec=parsed,
+        handler=registry.handlers["email"],
+        settings=effective(parsed, registry),
+        attempt=2,
+        created_at=created_at,
+    )
+
+
+def pod_env(job: dict[str, object]) -> dict[str, str]:
+    pod = job["spec"]["template"]["spec"]  # type: ignore[index]
+    return {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize(
+    ("created_at", "spec", "deadline"),
+    [
+        # The handler's timeout (90s) when the job sets none.
+        (datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC), {}, "2026-03-01T12:01:30Z"),
+        # The job's own timeout wins; an aware local time is written in UTC.
+        (
+            datetime(2026, 3, 1, 13, 0, 0, tzinfo=timezone(timedelta(hours=1))),
+            {"timeout": "10m"},
+            "2026-03-01T12:10:00Z",
+        ),
+        # Sub-second creation times are cut to the second (never later than the real one).
+        (datetime(2026, 3, 1, 23, 59, 59, 900_000, tzinfo=UTC), {}, "2026-03-02T00:01:29Z"),
+    ],
+)
+def test_the_handler_is_told_when_its_timeout_runs_out(
+    created_at: datetime, spec: dict[str, object], deadline: str
+) -> None:
+    job = manifest(created_at, **spec)
+    assert pod_env(job)["BGJOB_DEADLINE"] == deadline
+    seconds = job["spec"]["activeDeadlineSeconds"]  # type: ignore[index]
+    assert seconds == (600 if spec else 90)
+
+
+def test_the_pod_gets_no_service_links() -> None:
+    job = manifest(datetime(2026, 3, 1, tzinfo=UTC))
+    assert job["spec"]["template"]["spec"]["enableServiceLinks"] is False  # type: ignore[index]
+    assert pod_env(job)["BGJOB_ATTEMPT"] == "2"
