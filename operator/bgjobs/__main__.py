@@ -7,7 +7,7 @@ import logging
 import sys
 
 from bgjobs import __version__
-from bgjobs.settings import Settings
+from bgjobs.settings import Settings, SettingsError
 
 EXAMPLES = """\
 examples:
@@ -147,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger("bgjobs").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    if not args.verbose:  # one line per handled watch event is noise
+    if not args.verbose:  # one line per handled watch event, or per probe, is noise
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,
@@ -161,7 +162,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SettingsError as exc:
+        print(f"bgjobs: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)

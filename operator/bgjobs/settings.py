@@ -6,8 +6,27 @@ import os
 from dataclasses import dataclass, field
 
 
+class SettingsError(ValueError):
+    """A setting's value is unusable; the message names the variable."""
+
+
 def _env_list(name: str) -> list[str]:
     return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        hint = ""
+        if raw.startswith("tcp://"):
+            # Kubernetes' service links: a Service named like the variable
+            # (e.g. bgjobs-metrics -> BGJOBS_METRICS_PORT) in the pod's namespace.
+            hint = " (a Service link: set enableServiceLinks: false on the pod)"
+        raise SettingsError(f"{name}: expected a whole number, got {raw!r}{hint}") from None
 
 
 @dataclass
@@ -45,11 +64,11 @@ class Settings:
             registry_configmap=env("BGJOBS_REGISTRY_CONFIGMAP") or None,
             registry_file=env("BGJOBS_REGISTRY_FILE") or None,
             namespaces=_env_list("BGJOBS_NAMESPACES"),
-            metrics_port=int(env("BGJOBS_METRICS_PORT", str(cls.metrics_port))),
-            workers=int(env("BGJOBS_WORKERS", str(cls.workers))),
+            metrics_port=_env_int("BGJOBS_METRICS_PORT", cls.metrics_port),
+            workers=_env_int("BGJOBS_WORKERS", cls.workers),
             kubeconfig=env("KUBECONFIG") or None,
             leader_elect=env("BGJOBS_LEADER_ELECT") or None,
-            webhook_port=int(env("BGJOBS_WEBHOOK_PORT", "0")),
+            webhook_port=_env_int("BGJOBS_WEBHOOK_PORT", 0),
             webhook_addr=env("BGJOBS_WEBHOOK_ADDR", "0.0.0.0"),
             webhook_host=env("BGJOBS_WEBHOOK_HOST") or None,
             webhook_cert=env("BGJOBS_WEBHOOK_CERT") or None,

@@ -81,6 +81,7 @@ EXPECTED_RULES = {
     ("", "pods"): {"list"},
     ("", "events"): {"create"},
 }
+CRD_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 
 
 def rules_of(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -95,7 +96,7 @@ def rules_of(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 def test_rbac_has_the_least_verbs() -> None:
     docs = render(CHART / "ci" / "default-values.yaml")
     (cluster_role,) = by_kind(docs, "ClusterRole")
-    assert rules_of(cluster_role) == EXPECTED_RULES
+    assert rules_of(cluster_role) == EXPECTED_RULES | CRD_DISCOVERY
     roles = {r["metadata"]["name"]: r for r in by_kind(docs, "Role")}
     registry = roles["rel-bgjobs-registry"]["rules"]
     assert registry == [
@@ -113,7 +114,9 @@ def test_rbac_has_the_least_verbs() -> None:
 
 def test_namespaced_install_uses_roles_and_namespace_flags() -> None:
     docs = render(CHART / "ci" / "namespaced-values.yaml")
-    assert by_kind(docs, "ClusterRole") == []
+    # Cluster-wide, only the read of CRDs that kopf needs to notice them change.
+    (crds_role,) = by_kind(docs, "ClusterRole")
+    assert rules_of(crds_role) == CRD_DISCOVERY
     operator_roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "rel-bgjobs"]
     assert sorted(r["metadata"]["namespace"] for r in operator_roles) == ["app", "reports"]
     assert all(rules_of(r) == EXPECTED_RULES for r in operator_roles)
@@ -458,7 +461,11 @@ def test_webhook_on_and_off() -> None:
     assert container["volumeMounts"] == [
         {"name": "webhook-tls", "mountPath": "/webhook-tls", "readOnly": True}
     ]
-    off = render(CHART / "ci" / "default-values.yaml")
+    (default,) = by_kind(
+        render(CHART / "ci" / "default-values.yaml"), "ValidatingWebhookConfiguration"
+    )
+    assert {hook["failurePolicy"] for hook in default["webhooks"]} == {"Ignore"}
+    off = render(CHART / "ci" / "default-values.yaml", "webhook.enabled=false")
     assert by_kind(off, "ValidatingWebhookConfiguration") == []
     assert not any(
         "--webhook" in a

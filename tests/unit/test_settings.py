@@ -1,0 +1,40 @@
+"""Settings from the environment: a bad value names its variable."""
+
+import pytest
+
+from bgjobs.settings import Settings, SettingsError
+
+
+def test_whole_numbers_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGJOBS_METRICS_PORT", "9100")
+    monkeypatch.setenv("BGJOBS_WORKERS", "")
+    settings = Settings.from_env()
+    assert (settings.metrics_port, settings.workers) == (9100, Settings.workers)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("BGJOBS_WORKERS", "sixteen", "BGJOBS_WORKERS: expected a whole number, got 'sixteen'"),
+        # What Kubernetes injects for a Service named bgjobs-metrics.
+        ("BGJOBS_METRICS_PORT", "tcp://10.96.4.2:8080", "enableServiceLinks: false"),
+        ("BGJOBS_WEBHOOK_PORT", "9443.5", "BGJOBS_WEBHOOK_PORT"),
+    ],
+)
+def test_a_bad_number_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=says.replace(".", r"\.")):
+        Settings.from_env()
+
+
+def test_the_command_exits_2_saying_which_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bgjobs.__main__ import main
+
+    monkeypatch.setenv("BGJOBS_METRICS_PORT", "tcp://10.96.4.2:8080")
+    assert main(["run", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bgjobs: BGJOBS_METRICS_PORT: expected a whole number"), err
