@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Builds the bgjobs images with Docker: the operator and the five handlers.
+# Builds the bgjobs images with Docker: the operator, the five handlers, and
+# Redis for the local clusters (bgjobs/redis:7.0, Debian's redis-server).
+# When the real node of the local cluster runs (hack/node.sh), the images
+# are loaded into it as well.
 #
 #   hack/images.sh                 build all of them
 #   hack/images.sh operator email  build some
@@ -20,13 +23,13 @@ CTX="$ROOT/handler-images"
 CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
 PREFIX="${IMAGE_PREFIX:-bgjobs/handler-}"
 TAG="${IMAGE_TAG:-0.1.0}"
-TYPES=(operator email notifications analytics market_resolution cleanup)
+TYPES=(operator email notifications analytics market_resolution cleanup redis)
 PY="${PYTHON:-python3}"
 
 log() { printf '[images] %s\n' "$*"; }
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
   exit 0
 fi
 now() { date +%s.%N; }
@@ -82,6 +85,7 @@ total="$(now)"
 log "wheels for ${TYPES[*]} (host pip, into handler-images/.wheels)"
 reqs=()
 for t in "${TYPES[@]}"; do
+  [[ "$t" == redis ]] && continue
   if [[ "$t" == operator ]]; then
     # Its own wheel directory: a rebuilt bgjobs wheel must not bust the
     # handler images' cache.
@@ -106,16 +110,23 @@ fi
 "$PY" -m pip wheel -q --wheel-dir "$CTX/.wheels" --find-links "$CTX/.wheels" \
   "$(ls "$CTX"/.wheels/bgjobs_handler-*.whl)" "${reqs[@]}"
 
+built=()
 for t in "${TYPES[@]}"; do
   image="$PREFIX${t//_/-}:$TAG"
   dockerfile="$CTX/$t/Dockerfile" context="$CTX"
   if [[ "$t" == operator ]]; then
     image="${OPERATOR_IMAGE:-bgjobs/operator}:$TAG" dockerfile="$ROOT/operator/Dockerfile" context="$ROOT"
+  elif [[ "$t" == redis ]]; then
+    image="bgjobs/redis:7.0" dockerfile="$ROOT/hack/redis/Dockerfile" context="$ROOT/hack/redis"
   fi
   t0="$(now)"
   docker build -q --build-arg "BASE_IMAGE=$base" -f "$dockerfile" -t "$image" "$context" \
     2> >(grep -vE 'DEPRECATED|legacy builder|buildx|docs.docker.com/go/buildx|^ *$' >&2) >/dev/null
   size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
   log "built $image ($size) in $(elapsed "$t0")"
+  built+=("$image")
 done
+if "$ROOT/hack/node.sh" running 2>/dev/null; then
+  "$ROOT/hack/node.sh" load "${built[@]}"
+fi
 log "all done in $(elapsed "$total")"

@@ -12,7 +12,6 @@ without one these tests are skipped, saying why.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,30 +20,19 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.cluster import ROOT
 from tests.support.http_peer import http_peer
+from tests.support.images import build_images, docker_problem, handler_image
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
 
-TAG = "0.1.0"
-
-
-def _docker_problem() -> str | None:
-    if not shutil.which("docker"):
-        return "docker CLI not installed (apt-get install docker.io)"
-    done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        return "the Docker daemon does not answer (start dockerd)"
-    return None
-
 
 @pytest.fixture(scope="session")
 def images() -> None:
-    problem = _docker_problem()
+    problem = docker_problem()
     if problem:
         pytest.skip(f"container contract tests skipped: {problem}")
-    subprocess.run([str(ROOT / "hack" / "images.sh")], check=True, timeout=1800)
+    build_images()
 
 
 def run_image(
@@ -60,7 +48,7 @@ def run_image(
             "-v", f"{out}:/dev/termination-log"]  # fmt: skip
     for key, value in full_env.items():
         args += ["-e", f"{key}={value}"]
-    image = f"bgjobs/handler-{job_type.replace('_', '-')}:{TAG}"
+    image = handler_image(job_type)
     done = subprocess.run([*args, image], capture_output=True, text=True, timeout=120)
     return done.returncode, out.read_text()
 
@@ -71,7 +59,7 @@ pytestmark = pytest.mark.usefixtures("images")
 @pytest.mark.parametrize("job_type", ["email", "notifications", "analytics", "market_resolution",
                                       "cleanup"])  # fmt: skip
 def test_images_run_as_non_root_and_refuse_bad_payloads(job_type: str, tmp_path: Path) -> None:
-    image = f"bgjobs/handler-{job_type.replace('_', '-')}:{TAG}"
+    image = handler_image(job_type)
     user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     assert user == "10001:10001"
