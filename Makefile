@@ -1,6 +1,7 @@
 # bgjobs: every command in the README is a target here.
-#   make up           local cluster (kwok) running the system
-#   make test         lint + unit + integration tests (what CI runs)
+#   make up               local cluster (kwok, fake pods) running the system
+#   make up NODES=real    the same on a real kubelet node, installed by Helm
+#   make test             lint + unit + integration + e2e tests (what CI runs)
 # `make help` lists the rest.
 
 SHELL := /bin/bash
@@ -10,17 +11,28 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TOOLBIN     := $(shell hack/toolchain.sh --print-bin)
+# NODES=real: the cluster with a real kubelet node (hack/node.sh) instead of kwok's fake ones.
+NODES       ?=
+ifeq ($(NODES),real)
+KUBECONFIG_LOCAL := $(CURDIR)/.cluster/bgjobs-real/kubeconfig
+TOOLCHAIN_FLAGS := --node
+else
 KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+TOOLCHAIN_FLAGS :=
+endif
+CLUSTER_ENV := $(if $(NODES),BGJOBS_NODES=$(NODES))
 export PATH := $(TOOLBIN):$(PATH)
 
-APT_PACKAGES := redis-server postgresql
+# Servers the tests start on loopback, and what the real node runs on (hack/node.sh).
+APT_PACKAGES := redis-server redis-sentinel postgresql \
+  containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install the Debian packages the tests need (redis-server)
+deps: ## install the Debian packages the tests need (Redis, PostgreSQL, the real node's runtime)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "[deps] installing$$missing"; \
@@ -39,34 +51,34 @@ $(VENV)/.installed: pyproject.toml handler-images/sdk/pyproject.toml
 venv: $(VENV)/.installed ## create .venv with bgjobs and the dev tools
 
 .PHONY: toolchain
-toolchain: ## build or reuse the cached cluster binaries (~/.cache/bgjobs)
-	hack/toolchain.sh
+toolchain: ## build or reuse the cached cluster binaries (~/.cache/bgjobs); NODES=real adds the node's
+	hack/toolchain.sh $(TOOLCHAIN_FLAGS)
 
 .PHONY: cluster-up
-cluster-up: toolchain ## start the local kwok cluster; kubeconfig in .cluster/kubeconfig
-	hack/cluster.sh up
+cluster-up: toolchain ## start the local cluster (kwok; NODES=real: a real kubelet node)
+	$(CLUSTER_ENV) hack/cluster.sh up
 
 .PHONY: cluster-down
-cluster-down: ## delete the local cluster
-	hack/cluster.sh down
+cluster-down: ## delete the local cluster (NODES=real: the real-node one)
+	$(CLUSTER_ENV) hack/cluster.sh down
 
 .PHONY: cluster-status
 cluster-status: ## is the local cluster up?
-	hack/cluster.sh status
+	$(CLUSTER_ENV) hack/cluster.sh status
 
 .PHONY: env
 env: ## print exports for the local cluster: eval "$$(make -s env)"
 	@echo "export PATH=$(TOOLBIN):$(CURDIR)/$(VENV)/bin:\$$PATH KUBECONFIG=$(KUBECONFIG_LOCAL)"
 
 .PHONY: up
-up: deps venv cluster-up ## local cluster + Redis + operator + sample jobs
-	hack/system.sh up
-	@echo "[up] next: eval \"\$$(make -s env)\" && kubectl get bgj -o wide"
+up: deps venv cluster-up ## local cluster + Redis + operator + sample jobs (NODES=real: by Helm, real pods)
+	$(CLUSTER_ENV) hack/system.sh up
+	@echo "[up] next: eval \"\$$(make -s env$(if $(NODES), NODES=$(NODES)))\" && kubectl get bgj -o wide"
 
 .PHONY: down
-down: ## stop the operator and Redis, delete the local cluster
-	hack/system.sh down
-	hack/cluster.sh down
+down: ## stop the system, delete the local cluster (NODES=real: the real-node one)
+	$(CLUSTER_ENV) hack/system.sh down
+	$(CLUSTER_ENV) hack/cluster.sh down
 
 .PHONY: crds
 crds: venv ## regenerate crds/ and docs/reference/crds.md from the models
@@ -94,8 +106,9 @@ test-unit: venv ## unit tests only (no cluster, no Redis)
 	$(PY) -m pytest -m unit
 
 .PHONY: test
-test: deps venv toolchain lint ## lint, then unit and integration tests against the local cluster and Redis
-	$(PY) -m pytest -m "unit or integration"
+test: deps venv lint ## lint, then unit, integration (kwok) and e2e (real node, Helm) tests
+	hack/toolchain.sh --node
+	$(PY) -m pytest -m "unit or integration or e2e"
 
 .PHONY: images
 images: venv ## build the handler images (Docker; a debootstrap base where no registry is reachable)

@@ -1,9 +1,11 @@
 """Shared pytest fixtures: the cluster, Redis, a Kubernetes client, a namespace.
 
 Tests under ``tests/unit`` are marked ``unit`` and must not touch the network;
-``tests/integration`` and ``tests/e2e`` get the ``integration``/``e2e`` marker
-and run against a real API server (see ``support/cluster.py``) and a real
-``redis-server`` started here on a free loopback port.
+``tests/integration`` gets the ``integration`` marker and runs against a real
+API server (see ``support/cluster.py``) and a real ``redis-server`` started
+here on a free loopback port; ``tests/e2e`` (marker ``e2e``) runs the
+Helm-installed system on real pods (see ``e2e/conftest.py``). They run in
+that order.
 """
 
 from __future__ import annotations
@@ -30,12 +32,23 @@ from tests.support.redis_server import RedisServer
 HERE = Path(__file__).parent
 
 
+LAYERS = ("unit", "integration", "e2e")
+# The e2e tier's first test also waits for the real node, the images and the
+# Helm install; its tests run real pods.
+E2E_TIMEOUT = 900
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def layer(item: pytest.Item) -> str:
+        return Path(str(item.fspath)).resolve().relative_to(HERE).parts[0]
+
     for item in items:
-        rel = Path(str(item.fspath)).resolve().relative_to(HERE)
-        layer = rel.parts[0]
-        if layer in {"unit", "integration", "e2e"}:
-            item.add_marker(getattr(pytest.mark, layer))
+        if layer(item) in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer(item)))
+        if layer(item) == "e2e" and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+    # Fast tiers first: a broken unit test fails the run in seconds.
+    items.sort(key=lambda item: LAYERS.index(layer(item)) if layer(item) in LAYERS else 0)
 
 
 @pytest.fixture(scope="session")

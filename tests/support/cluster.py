@@ -7,6 +7,10 @@ Order of preference:
 2. the local kwok cluster's kubeconfig (``.cluster/kubeconfig``) when it is up;
 3. otherwise ``hack/cluster.sh up`` starts the local cluster, and the session
    takes it down again at the end (``BGJOBS_KEEP_CLUSTER=1`` keeps it).
+
+The e2e tier needs real pods: ``ensure_real_cluster`` starts (or reuses) the
+local cluster with a real kubelet node (``BGJOBS_NODES=real``), where this
+machine can host one; ``real_node_unavailable`` says why not otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KUBECONFIG = Path(os.environ.get("BGJOBS_KUBECONFIG", ROOT / ".cluster" / "kubeconfig"))
+REAL_CLUSTER = "bgjobs-real"
+REAL_KUBECONFIG = ROOT / ".cluster" / REAL_CLUSTER / "kubeconfig"
+# The node's own busybox image (hack/node/env.sh): a pod of it with no
+# arguments runs `sh` with no input and exits 0 at once.
+BUSYBOX_IMAGE = "bgjobs/busybox:1.35"
 
 
 @functools.cache
@@ -71,7 +80,30 @@ class Cluster:
 
     def stop(self) -> None:
         if self.started_here and not os.environ.get("BGJOBS_KEEP_CLUSTER"):
-            subprocess.run([str(ROOT / "hack" / "cluster.sh"), "down"], check=False)
+            env = {**os.environ, "BGJOBS_NODES": "real"} if self.kind == "real" else None
+            subprocess.run([str(ROOT / "hack" / "cluster.sh"), "down"], check=False, env=env)
+
+
+def real_node_unavailable() -> str | None:
+    """Why this machine can't host the real node (``hack/node.sh check``), or None."""
+    done = subprocess.run(
+        [str(ROOT / "hack" / "node.sh"), "check"], capture_output=True, text=True, timeout=60
+    )
+    return None if done.returncode == 0 else (done.stdout + done.stderr).strip()
+
+
+def ensure_real_cluster() -> Cluster:
+    """The local cluster with a real kubelet node, started here if it is not up."""
+    was_up = reachable(REAL_KUBECONFIG)
+    env = {
+        **os.environ,
+        "BGJOBS_NODES": "real",
+        "BGJOBS_CLUSTER": REAL_CLUSTER,
+        "BGJOBS_KUBECONFIG": str(REAL_KUBECONFIG),
+    }
+    # `up` also restarts the node's processes if the control plane outlived them.
+    subprocess.run([str(ROOT / "hack" / "cluster.sh"), "up"], check=True, env=env)
+    return Cluster(REAL_KUBECONFIG, started_here=not was_up, kind="real")
 
 
 def ensure_cluster() -> Cluster:

@@ -44,6 +44,7 @@ def batch_job(
     env: dict[str, str] | None = None,
     active_deadline_seconds: int | None = None,
     pod_failure_policy: dict[str, Any] | None = None,
+    image: str = "bgjobs.local/fake-handler:test",
 ) -> dict[str, Any]:
     """A minimal batch/v1 Job with one container and ``backoffLimit: 0``."""
     spec: dict[str, Any] = {
@@ -55,7 +56,7 @@ def batch_job(
                 "containers": [
                     {
                         "name": "handler",
-                        "image": "bgjobs.local/fake-handler:test",
+                        "image": image,
                         "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
                         "terminationMessagePolicy": "FallbackToLogsOnError",
                     }

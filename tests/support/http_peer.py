@@ -1,4 +1,8 @@
-"""A scripted HTTP server on loopback: it records requests and answers from a script."""
+"""A scripted HTTP server: it records requests and answers from a script.
+
+It listens on loopback unless given a ``host``: the e2e tier binds it to the
+real node's address so that pods can reach it.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ Responder = Callable[[Seen], tuple[int, bytes]]
 
 
 @contextmanager
-def http_peer(respond: Responder) -> Iterator[Peer]:
+def http_peer(respond: Responder, *, host: str = "127.0.0.1") -> Iterator[Peer]:
     peer = Peer(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,8 +51,9 @@ def http_peer(respond: Responder) -> Iterator[Peer]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    peer.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True  # a stalled answer must not hold shutdown
+    peer.url = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

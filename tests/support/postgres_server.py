@@ -1,5 +1,7 @@
-"""A throw-away PostgreSQL (Debian's server binaries) on a free loopback port.
+"""A throw-away PostgreSQL (Debian's server binaries) on a free port.
 
+It listens on loopback, and also on ``host`` when given one, trusting clients
+from ``trust`` (a CIDR): the e2e tier lets the real node's pods in that way.
 ``initdb`` refuses to run as root, so as root the server runs as the
 ``postgres`` user (which Debian's package creates).
 """
@@ -30,15 +32,22 @@ def _bindir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, host: str | None = None, trust: str | None = None) -> None:
         self.bindir = _bindir()
         self.port = 0
         self.dir: Path | None = None
+        self.host = host
+        self.trust = trust
         self._as_root = os.geteuid() == 0
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def public_url(self) -> str:
+        """The URL clients on ``host`` use."""
+        return f"postgresql://postgres@{self.host or '127.0.0.1'}:{self.port}/postgres"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.bindir / args[0]), *args[1:]]
@@ -52,8 +61,12 @@ class PostgresServer:
         if self._as_root:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if self.trust:
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.trust} trust\n")
         self.port = free_port()
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        listen = ",".join(["127.0.0.1", *([self.host] if self.host else [])])
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses={listen} -c fsync=off"
         self._run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

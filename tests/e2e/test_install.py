@@ -1,0 +1,113 @@
+"""The installed system: the operator in-cluster with the chart's RBAC, its Redis
+on a bound volume, metrics through its Service, the webhook refusing bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from typing import Any
+
+from tests.e2e.conftest import RELEASE, SYSTEM, Peers, Release
+from tests.support.bgjobs import Jobs, bgjob, status
+from tests.support.cluster import ROOT
+
+
+def get_json(release: Release, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(release.kubectl("get", *args, "-o", "json").stdout)
+    return out
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text: str = answer.read().decode()
+        return text
+
+
+def test_operator_runs_in_cluster_with_only_the_charts_rbac(release: Release) -> None:
+    (pod,) = release.operator_pods()
+    spec = pod["spec"]
+    assert spec["serviceAccountName"] == RELEASE
+    assert pod["status"]["phase"] == "Running"
+    ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+    # In-cluster config: the ServiceAccount token and the kubernetes Service,
+    # no kubeconfig anywhere in the pod.
+    container = spec["containers"][0]
+    assert not any(e["name"] == "KUBECONFIG" for e in container.get("env", []))
+    mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+    assert "/var/run/secrets/kubernetes.io/serviceaccount" in mounts
+    logs = release.kubectl("logs", "-n", SYSTEM, pod["metadata"]["name"]).stdout
+    assert "registry loaded from ConfigMap" in logs
+    assert "rebuilt the Redis index" in logs
+    assert "Forbidden" not in logs, "the chart's RBAC is missing something the operator uses"
+    # Exactly the rights the chart renders: nothing it doesn't ask for.
+    sa = f"system:serviceaccount:{SYSTEM}:{RELEASE}"
+    can = release.kubectl("auth", "can-i", "--list", "--as", sa, "-n", "default").stdout
+    assert "backgroundjobs.bgjobs.io" in can
+    assert (
+        release.kubectl("auth", "can-i", "create", "pods", "--as", sa, check=False).stdout.strip()
+        == "no"
+    )
+    assert (
+        release.kubectl("auth", "can-i", "get", "secrets", "--as", sa, check=False).stdout.strip()
+        == "no"
+    )
+
+
+def test_redis_runs_from_the_chart_on_a_bound_volume(release: Release) -> None:
+    pvc = get_json(release, "pvc", "-n", SYSTEM, f"data-{RELEASE}-redis-0")
+    assert pvc["status"]["phase"] == "Bound"
+    assert pvc["spec"]["storageClassName"] == "local-path"  # the cluster's default
+    pod = get_json(release, "pod", "-n", SYSTEM, f"{RELEASE}-redis-0")
+    assert pod["status"]["phase"] == "Running"
+    claim = next(v for v in pod["spec"]["volumes"] if v["name"] == "data")
+    assert claim["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+
+
+async def test_metrics_are_served_by_the_service(
+    release: Release, jobs: Jobs, peers: Peers
+) -> None:
+    with peers.receiver(lambda seen: (200, b"")) as receiver:
+        await jobs.create(
+            bgjob("metered", "notifications", payload={"url": receiver.url, "text": "m"})
+        )
+        await jobs.wait("metered", "Completed", within=90)
+    svc = get_json(release, "svc", "-n", SYSTEM, f"{RELEASE}-metrics")
+    ip, port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"]
+    # Through the Service's virtual IP, as Prometheus in the cluster would.
+    text = await asyncio.to_thread(scrape, f"http://{ip}:{port}/metrics")
+    completed = [
+        line for line in text.splitlines()
+        if line.startswith("bgjobs_jobs_completed_total{") and 'type="notifications"' in line
+    ]  # fmt: skip
+    assert completed, text[:2000]
+    assert float(completed[0].split()[-1]) >= 1
+
+
+def test_the_webhook_refuses_a_bad_apply_naming_the_field(release: Release, namespace: str) -> None:
+    bad = ROOT / "tests" / "e2e" / "bad-jobs.yaml"
+    bad.write_text(
+        "apiVersion: bgjobs.io/v1alpha1\nkind: BackgroundJob\nmetadata: {name: mistyped}\n"
+        "spec: {type: emial, payload: {to: a@example.org}}\n"
+    )
+    try:
+        done = release.kubectl("apply", "-n", namespace, "-f", str(bad), check=False)
+    finally:
+        bad.unlink()
+    assert done.returncode != 0
+    assert "denied the request" in done.stderr  # the webhook, not the CRD schema
+    assert "spec.type" in done.stderr
+    assert "emial" in done.stderr
+    listed = release.kubectl("get", "bgj", "-n", namespace, "-o", "name").stdout
+    assert listed.strip() == ""
+
+
+async def test_a_job_in_any_namespace_is_seen(release: Release, jobs: Jobs, peers: Peers) -> None:
+    with peers.receiver(lambda seen: (200, b"")) as receiver:
+        await jobs.create(
+            bgjob("hello", "notifications", payload={"url": receiver.url, "text": "hi"})
+        )
+        done = await jobs.wait("hello", "Completed", "Failed", within=90)
+        assert status(done)["phase"] == "Completed", status(done)
+        assert len(receiver.requests) == 1

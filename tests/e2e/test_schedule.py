@@ -1,0 +1,64 @@
+"""A JobSchedule produces real pods, on time."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from tests.e2e.conftest import Peers, Release
+from tests.support.bgjobs import Jobs, Schedules, status
+from tests.support.poll import eventually
+
+# Slack for "on time": the operator's timer, the API round trips, a busy 2-core CI.
+ON_TIME_SECONDS = 5
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_a_schedule_every_10s_produces_real_pods_on_time(
+    release: Release, jobs: Jobs, peers: Peers
+) -> None:
+    schedules = Schedules(jobs.api, jobs.namespace)
+    with peers.receiver(lambda seen: (200, b"")) as receiver:
+        await schedules.create(
+            {
+                "apiVersion": "bgjobs.io/v1alpha1",
+                "kind": "JobSchedule",
+                "metadata": {"name": "tick"},
+                "spec": {
+                    "schedule": "@every 10s",
+                    "jobTemplate": {
+                        "spec": {
+                            "type": "notifications",
+                            "payload": {"url": receiver.url, "text": "tick"},
+                        }
+                    },
+                    "successfulJobsHistoryLimit": 10,
+                },
+            }
+        )
+
+        async def three_completed() -> list[dict[str, Any]] | None:
+            done = [j for j in await jobs.list() if status(j).get("phase") == "Completed"]
+            return done if len(done) >= 3 else None
+
+        done = await eventually(three_completed, within=90, what="three scheduled runs")
+        await schedules.patch("tick", {"spec": {"suspend": True}})
+
+    slots = sorted(done, key=lambda j: j["metadata"]["annotations"]["bgjobs.io/scheduled-time"])
+    times = [at(j["metadata"]["annotations"]["bgjobs.io/scheduled-time"]) for j in slots]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)][:2] == [10, 10]
+    for job, slot in zip(slots, times, strict=True):
+        lag = (at(job["metadata"]["creationTimestamp"]) - slot).total_seconds()
+        assert lag <= ON_TIME_SECONDS, (job["metadata"]["name"], lag)
+        (attempt,) = status(job)["attempts"]
+        pod = await client.CoreV1Api(jobs.api).read_namespaced_pod(
+            attempt["podName"], jobs.namespace
+        )
+        assert pod.status.phase == "Succeeded"
+    assert len(receiver.requests) >= 3
