@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Runs the bgjobs system on the local cluster: a redis-server on loopback, the
-# operator (from .venv) in the background, the CRDs and examples/ applied.
+# Runs the bgjobs system on the local cluster, with sample jobs.
 #
-#   hack/system.sh up      start Redis and the operator, apply CRDs and samples
-#   hack/system.sh down    stop the operator and Redis
+# On the kwok cluster (the default): a redis-server on loopback, the operator
+# (from .venv) in the background, the CRDs and examples/jobs.yaml applied;
+# state, logs and pids in .cluster/ (operator.log, redis.log).
+#
+# With BGJOBS_NODES=real (the cluster with a real kubelet node): as a user
+# installs it. The images are built and loaded into the node, the chart is
+# installed by Helm (release bgjobs in bgjobs-system, examples/real/values.yaml),
+# and the samples in examples/real/ run as real handler pods in `default`,
+# talking to a demo sink.
+#
+#   hack/system.sh up      start the system, apply the samples, wait for them
+#   hack/system.sh down    stop the system (the cluster stays)
 #   hack/system.sh status  what runs, and `kubectl get bgj`
-#
-# State, logs and pids live in .cluster/ (operator.log, redis.log).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="$ROOT/.cluster"
+REAL=""
+if [[ "${BGJOBS_NODES:-}" == real ]]; then
+  REAL=1
+  # shellcheck source=hack/node/env.sh
+  source "$ROOT/hack/node/env.sh"
+  STATE="$ROOT/.cluster/$REAL_CLUSTER"
+fi
 export KUBECONFIG="${BGJOBS_KUBECONFIG:-$STATE/kubeconfig}"
 export PATH="$("$ROOT/hack/toolchain.sh" --print-bin):$PATH"
 PY="$ROOT/.venv/bin/python"
+RELEASE=bgjobs
+SYSTEM_NS=bgjobs-system
 
 log() { printf '[system] %s\n' "$*"; }
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -39,8 +55,13 @@ up() {
     log "operator started (log: .cluster/operator.log, metrics: http://127.0.0.1:9108/metrics)"
   fi
   kubectl apply -f "$ROOT/examples/jobs.yaml"
+  wait_for_samples 90
+}
+
+# Polls (1 s) until every BackgroundJob in `default` is finished, then lists them.
+wait_for_samples() {
   log "waiting for the sample jobs to finish"
-  local deadline=$((SECONDS + 90))
+  local deadline=$((SECONDS + $1)) pending=""
   while ((SECONDS < deadline)); do
     pending="$(kubectl get bgj -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
       | grep -cvE '^(Completed|Failed|Cancelled)$' || true)"
@@ -48,6 +69,22 @@ up() {
     sleep 1
   done
   kubectl get bgj -o wide
+  [[ "$pending" == 0 ]] || log "$pending sample job(s) still unfinished after $1s (kubectl describe bgj NAME says why)"
+}
+
+up_real() {
+  [[ -f "$KUBECONFIG" ]] || { log "no cluster: run make cluster-up NODES=real first"; exit 1; }
+  "$ROOT/hack/node.sh" running || { log "the real node is not running: make cluster-up NODES=real"; exit 1; }
+  log "building the images and loading them into the node (hack/images.sh)"
+  "$ROOT/hack/images.sh"
+  kubectl apply -n default -f "$ROOT/examples/real/sink.yaml" >/dev/null
+  log "installing the chart: helm upgrade --install $RELEASE charts/bgjobs -n $SYSTEM_NS"
+  helm upgrade --install "$RELEASE" "$ROOT/charts/bgjobs" -n "$SYSTEM_NS" --create-namespace \
+    -f "$ROOT/examples/real/values.yaml" --wait --timeout 5m
+  kubectl rollout status -n default deploy/demo-sink --timeout 120s
+  kubectl apply -n default -f "$ROOT/examples/real/jobs.yaml"
+  wait_for_samples 180
+  log "what the demo sink received: kubectl logs -n default deploy/demo-sink"
 }
 
 down() {
@@ -57,6 +94,15 @@ down() {
   done
 }
 
+down_real() {
+  [[ -f "$KUBECONFIG" ]] || return 0
+  kubectl delete -n default --ignore-not-found --wait=false -f "$ROOT/examples/real/jobs.yaml" >/dev/null 2>&1 || true
+  kubectl delete -n default --ignore-not-found -f "$ROOT/examples/real/sink.yaml" >/dev/null 2>&1 || true
+  if helm status "$RELEASE" -n "$SYSTEM_NS" >/dev/null 2>&1; then
+    helm uninstall "$RELEASE" -n "$SYSTEM_NS" --wait --timeout 5m
+  fi
+}
+
 status() {
   for p in operator redis; do
     if alive "$STATE/$p.pid"; then log "$p: running"; else log "$p: not running"; fi
@@ -64,9 +110,15 @@ status() {
   kubectl get bgj -A -o wide 2>/dev/null || true
 }
 
+status_real() {
+  helm status "$RELEASE" -n "$SYSTEM_NS" 2>/dev/null | sed -n '1,6p' || log "release $RELEASE: not installed"
+  kubectl get pods -n "$SYSTEM_NS" 2>/dev/null || true
+  kubectl get bgj -A -o wide 2>/dev/null || true
+}
+
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  status) status ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ "${1:-}" =~ ^(-h|--help|help)$ ]] || exit 2 ;;
+  up) if [[ -n "$REAL" ]]; then up_real; else up; fi ;;
+  down) if [[ -n "$REAL" ]]; then down_real; else down; fi ;;
+  status) if [[ -n "$REAL" ]]; then status_real; else status; fi ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [[ "${1:-}" =~ ^(-h|--help|help)$ ]] || exit 2 ;;
 esac
