@@ -23,22 +23,24 @@ endif
 CLUSTER_ENV := $(if $(NODES),BGJOBS_NODES=$(NODES))
 export PATH := $(TOOLBIN):$(PATH)
 
-# Servers the tests start on loopback, and what the real node runs on (hack/node.sh).
-APT_PACKAGES := redis-server redis-sentinel postgresql \
-  containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev
+# Servers the tests start on loopback. The real node's packages (containerd,
+# runc, CNI plugins, ...) come from `hack/node.sh deps`, for NODES=real and the tests.
+APT_PACKAGES := redis-server redis-sentinel postgresql
+NODE_DEPS := $(if $(filter real,$(NODES)),hack/node.sh deps)
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install the Debian packages the tests need (Redis, PostgreSQL, the real node's runtime)
+deps: ## install the Debian packages the tests need (Redis, PostgreSQL; NODES=real: the real node's too)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "[deps] installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	$(NODE_DEPS)
 
 $(VENV)/.installed: pyproject.toml handler-images/sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +109,7 @@ test-unit: venv ## unit tests only (no cluster, no Redis)
 
 .PHONY: test
 test: deps venv lint ## lint, then unit, integration (kwok) and e2e (real node, Helm) tests
+	hack/node.sh deps
 	hack/toolchain.sh --node
 	$(PY) -m pytest -m "unit or integration or e2e"
 

@@ -6,6 +6,7 @@
 #
 #   hack/images.sh                 build all of them
 #   hack/images.sh operator email  build some
+#   hack/images.sh --load [TYPE...]  the same, and fail unless they went into the real node
 #   hack/images.sh --base-only     only make sure the base image exists
 #
 # Base image: $BASE_IMAGE if set (e.g. python:3.11-slim where a registry is
@@ -31,6 +32,12 @@ log() { printf '[images] %s\n' "$*"; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
   exit 0
+fi
+LOAD=auto
+if [[ "${1:-}" == "--load" ]]; then
+  LOAD=required
+  shift
+  "$ROOT/hack/node.sh" running || { log "--load: the real node does not run (make cluster-up NODES=real)"; exit 1; }
 fi
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
@@ -126,7 +133,7 @@ for t in "${TYPES[@]}"; do
   log "built $image ($size) in $(elapsed "$t0")"
   built+=("$image")
 done
-if "$ROOT/hack/node.sh" running 2>/dev/null; then
+if [[ "$LOAD" == required ]] || "$ROOT/hack/node.sh" running 2>/dev/null; then
   "$ROOT/hack/node.sh" load "${built[@]}"
 fi
 log "all done in $(elapsed "$total")"

@@ -48,6 +48,7 @@ CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
 IMAGES="$CACHE/node-images"
 BIN="$("$ROOT/hack/toolchain.sh" --print-bin)"
 export PATH="$BIN:$PATH"
+STATE_MARK=.bgjobs-node
 PACKAGES=(containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev)
 CNI_BIN=/usr/lib/cni
 SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward
@@ -59,7 +60,35 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 kc() { kubectl --kubeconfig "$KCFG" "$@"; }
 ctr_() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
-alive() { [[ -f "$LOCAL/$1.pid" ]] && kill -0 "$(cat "$LOCAL/$1.pid")" 2>/dev/null; }
+# alive NAME: its pid file names a live process running the NAME binary (a
+# pid reused after a reboot is not ours).
+alive() {
+  [[ -f "$LOCAL/$1.pid" ]] || return 1
+  local exe; exe="$(readlink "/proc/$(cat "$LOCAL/$1.pid")/exe" 2>/dev/null)" || return 1
+  exe="${exe% (deleted)}"
+  [[ "${exe##*/}" == "$1" ]]
+}
+
+# missing_packages: the Debian packages still to install. containerd and runc
+# count as there when their commands are (Docker CE's containerd.io has them).
+missing_packages() {
+  local p
+  for p in "${PACKAGES[@]}"; do
+    case "$p" in containerd | runc) command -v "$p" >/dev/null && continue ;; esac
+    dpkg -s "$p" >/dev/null 2>&1 || echo "$p"
+  done
+}
+
+# kube_traces: signs of a Kubernetes node this script did not start (its
+# iptables chains, CNI network namespaces, pod cgroups), which `down` would remove.
+kube_traces() {
+  [[ -f "$LOCAL/machine.before" ]] && return 0  # ours: up ran, down has not
+  {
+    iptables-save 2>/dev/null | grep -oE '^:(KUBE|CNI)-[A-Z0-9-]+' | head -1 | tr -d :
+    ls /run/netns 2>/dev/null | grep '^cni-' | head -1
+    find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -name 'kubepods*' 2>/dev/null | head -1
+  } | paste -sd ' ' -
+}
 
 # why_not: one line saying why this machine cannot host the node, or nothing.
 why_not() {
@@ -68,11 +97,13 @@ why_not() {
   [[ -d /sys/fs/cgroup ]] || { echo "no /sys/fs/cgroup"; return; }
   [[ -d /proc/sys/net/bridge ]] || modprobe br_netfilter 2>/dev/null ||
     { echo "the kernel has no bridge netfilter (br_netfilter)"; return; }
-  local p missing=()
-  for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})) && ! command -v apt-get >/dev/null; then
-    echo "missing ${missing[*]} and no apt-get to install them"
+  local missing traces
+  missing="$(missing_packages | paste -sd ' ' -)"
+  if [[ -n "$missing" ]] && ! command -v apt-get >/dev/null; then
+    echo "missing $missing and no apt-get to install them"; return
   fi
+  traces="$(kube_traces)"
+  [[ -z "$traces" ]] || echo "another Kubernetes node seems to run on this machine ($traces); stop it first: the real node would share, and its down remove, these"
 }
 
 check() {
@@ -82,12 +113,15 @@ check() {
 }
 
 deps() {
-  local p missing=()
-  for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  local missing=()
+  mapfile -t missing < <(missing_packages)
   ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # --no-remove: never trade a package already there (e.g. Docker CE's
+  # containerd.io) for one of these; apt fails instead, and says which.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${missing[@]}" >/dev/null ||
+    die "apt-get could not install ${missing[*]} without removing packages; install them yourself"
 }
 
 # pack NAME TAG ROOTFS ENTRYPOINT...: a one-layer image archive in $IMAGES.
@@ -100,14 +134,15 @@ pack() {
 coredns_image() { echo "bgjobs/coredns:$(coredns -version | sed -n 's/^CoreDNS-//p' | head -1)"; }
 provisioner_image() { echo "bgjobs/local-path-provisioner:$(local-path-provisioner --version | awk '{print $NF}')"; }
 
-build() {
+# A subshell: its scratch directory goes with it.
+build() (
   local t; t="$(now)"
   deps
   "$ROOT/hack/toolchain.sh" --node
   mkdir -p "$IMAGES"
   local work; work="$(mktemp -d)"
   # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
+  trap "rm -rf '$work'" EXIT
   local stamp="$IMAGES/.built" sources=("$ROOT/hack/node/pause.c" "$ROOT/hack/node/image.py" "$ROOT/hack/node/env.sh" "$BIN/coredns" "$BIN/local-path-provisioner")
   if [[ -f "$stamp" ]] && [[ -z "$(find -L "${sources[@]}" -newer "$stamp" 2>/dev/null)" ]]; then
     log "node images: cached ($IMAGES)"
@@ -127,7 +162,7 @@ build() {
     touch "$stamp"
   fi
   log "node binaries and images ready in $(elapsed "$t")"
-}
+)
 
 node_ip() {
   local ip
@@ -141,21 +176,24 @@ node_ip() {
 snapshot() {
   local table
   for table in filter nat mangle raw; do
-    iptables-save -t "$table" 2>/dev/null | grep -vE '^(#|COMMIT|\*)' | sed -E "s/^/iptables $table /; s/\[[0-9]+:[0-9]+\]//"
-    ip6tables-save -t "$table" 2>/dev/null | grep -vE '^(#|COMMIT|\*)' | sed -E "s/^/ip6tables $table /; s/\[[0-9]+:[0-9]+\]//"
+    { iptables-save -t "$table" 2>/dev/null | grep -vE '^(#|COMMIT|\*)' | sed -E "s/^/iptables $table /; s/\[[0-9]+:[0-9]+\]//"; } || true
+    { ip6tables-save -t "$table" 2>/dev/null | grep -vE '^(#|COMMIT|\*)' | sed -E "s/^/ip6tables $table /; s/\[[0-9]+:[0-9]+\]//"; } || true
   done
   ip -o link show | awk '{sub(/@.*/, "", $2); print "link", $2}'
   ip -4 route show | sed 's/^/route /'
-  awk '{print "mount", $5}' /proc/self/mountinfo
+  # Mounts where the node makes them (others, e.g. Docker's, come and go).
+  awk -v s="$STATE" -v r="$RUN" '$5 == s || $5 == r || index($5, s "/") == 1 || index($5, r "/") == 1 ||
+    index($5, "/run/netns/") == 1 {print "mount", $5}' /proc/self/mountinfo
   local key
   for key in "${SYSCTLS[@]}"; do echo "sysctl $key = $(sysctl -n "$key" 2>/dev/null)"; done
-  find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -name 'kubepods*' 2>/dev/null | sed 's/^/cgroup /'
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -name 'kubepods*' 2>/dev/null | sed 's/^/cgroup /'
   ls /run/netns 2>/dev/null | sed 's/^/netns /' || true
 }
 
 write_configs() {
   local ip="$1"
   mkdir -p "$STATE"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volumes} "$RUN" "$LOCAL"
+  touch "$STATE/$STATE_MARK"  # `down` deletes $STATE only when this is there
   # Written only when they change: kube-proxy exits when its file is rewritten.
   local tmp; tmp="$(mktemp)"
   cat > "$tmp" <<EOF
@@ -215,6 +253,7 @@ authentication:
 authorization: {mode: Webhook}
 clusterDomain: $CLUSTER_DOMAIN
 clusterDNS: [$DNS_SERVICE_IP]
+resolvConf: $(resolv_conf)
 podLogsDir: $STATE/pod-logs
 oomScoreAdj: 0
 serializeImagePulls: false
@@ -243,6 +282,13 @@ EOF
 }
 
 install_if_changed() { cmp -s "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
+
+# The upstream resolvers for CoreDNS: with systemd-resolved, /etc/resolv.conf
+# names 127.0.0.53, a loop from inside a pod.
+resolv_conf() {
+  if [[ -s /run/systemd/resolve/resolv.conf ]]; then echo /run/systemd/resolve/resolv.conf
+  else echo /etc/resolv.conf; fi
+}
 
 # start NAME CMD...: run a daemon in the background, its log and pid in $LOCAL.
 start() {
@@ -330,6 +376,16 @@ delete_chains() {
   done
 }
 
+# kill_leftovers: what outlived containerd (it was killed, or crashed): the
+# shims of this node's socket, and every process in a pod cgroup.
+kill_leftovers() {
+  pkill -9 -f -- "containerd-shim.* -address $SOCK( |\$)" 2>/dev/null || true
+  local procs
+  procs="$(find /sys/fs/cgroup -mindepth 1 -path '*/kubepods*' -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)"
+  # shellcheck disable=SC2086  # one argument per pid
+  [[ -z "$procs" ]] || kill -9 $procs 2>/dev/null || true
+}
+
 stop() {
   local name="$1" pid
   alive "$name" || { rm -f "$LOCAL/$name.pid"; return 0; }
@@ -349,9 +405,11 @@ down() {
     kc delete pods -A --field-selector "spec.nodeName=$NODE_NAME" --grace-period=1 --wait=false >/dev/null 2>&1 || true
     # Gone from the API once the kubelet has stopped their containers and
     # sandboxes (the kubelet removes dead containers later, in its GC).
-    local deadline=$((SECONDS + 60))
+    local deadline=$((SECONDS + 60)) left
     while ((SECONDS < deadline)); do
-      [[ -z "$(kc get pods -A --field-selector "spec.nodeName=$NODE_NAME" -o name 2>/dev/null)" ]] && break
+      # An API error is not "no pods": try again.
+      left="$(kc get pods -A --field-selector "spec.nodeName=$NODE_NAME" -o name 2>/dev/null)" &&
+        [[ -z "$left" ]] && break
       sleep 0.5
     done
     kc delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
@@ -364,20 +422,29 @@ down() {
     for id in $(ctr_ containers ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; ctr_ containers rm "$id" >/dev/null 2>&1 || true; done
   fi
   stop containerd
+  kill_leftovers
+  # Machine-wide, but `up` refused to start beside another node (kube_traces).
   [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   delete_chains
   local m
-  for m in $(awk -v s="$STATE" -v r="$RUN" 'index($5, s) == 1 || index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+  for m in $(awk -v s="$STATE" -v r="$RUN" '$5 == s || $5 == r || index($5, s "/") == 1 || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
   for m in $(ls /run/netns 2>/dev/null | grep '^cni-' || true); do ip netns delete "$m" 2>/dev/null || true; done
-  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
-  find /sys/fs/cgroup -mindepth 2 -depth -type d -path '*/kubepods*' -exec rmdir {} + 2>/dev/null || true
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE" || log "could not delete the bridge $BRIDGE (ip link delete $BRIDGE)"
+  fi
+  find /sys/fs/cgroup -mindepth 1 -depth -type d -path '*/kubepods*' -exec rmdir {} + 2>/dev/null || true
   if [[ -f "$LOCAL/sysctl.before" ]]; then
     sysctl -qp "$LOCAL/sysctl.before" >/dev/null 2>&1 || true
     rm -f "$LOCAL/sysctl.before"
   fi
-  rm -rf "$STATE" "$RUN"
+  if [[ -d "$STATE" && ! -f "$STATE/$STATE_MARK" ]]; then
+    log "not deleting $STATE: no $STATE_MARK in it, so not made by hack/node.sh up"
+  else
+    rm -rf "$STATE"
+  fi
+  rm -rf "$RUN"
   log "node stopped in $(elapsed "$t")"
   if [[ -f "$LOCAL/machine.before" ]]; then
     local diff

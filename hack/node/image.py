@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import io
 import json
+import platform
 import tarfile
 from pathlib import Path
 
@@ -46,6 +47,19 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# The machine's architecture in the OCI spelling: the binaries packed are
+# built here, for this machine.
+_OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
+             "s390x": "s390x", "riscv64": "riscv64"}  # fmt: skip
+
+
+def _architecture() -> str:
+    machine = platform.machine()
+    if machine not in _OCI_ARCH:
+        raise SystemExit(f"image.py: unknown machine architecture {machine!r}")
+    return _OCI_ARCH[machine]
+
+
 def pack(
     rootfs: Path,
     out: Path,
@@ -59,7 +73,7 @@ def pack(
     layer = _layer(rootfs)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = {
-        "architecture": "amd64",
+        "architecture": _architecture(),
         "os": "linux",
         "config": {"Entrypoint": entrypoint, "Cmd": cmd or None, "User": user, "Env": env},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},

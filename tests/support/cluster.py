@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -24,11 +25,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KUBECONFIG = Path(os.environ.get("BGJOBS_KUBECONFIG", ROOT / ".cluster" / "kubeconfig"))
-REAL_CLUSTER = "bgjobs-real"
+
+
+def _node_env() -> dict[str, str]:
+    """The real node's names and addresses, from hack/node/env.sh (one source)."""
+    text = (ROOT / "hack" / "node" / "env.sh").read_text()
+    return dict(re.findall(r'^([A-Z_]+)="(?:\$\{[A-Z_]+:-)?([^"}]*)\}?"', text, re.MULTILINE))
+
+
+NODE_ENV = _node_env()
+REAL_CLUSTER = NODE_ENV["REAL_CLUSTER"]
 REAL_KUBECONFIG = ROOT / ".cluster" / REAL_CLUSTER / "kubeconfig"
-# The node's own busybox image (hack/node/env.sh): a pod of it with no
-# arguments runs `sh` with no input and exits 0 at once.
-BUSYBOX_IMAGE = "bgjobs/busybox:1.35"
+# The node's own busybox image: a pod of it with no arguments runs `sh` with
+# no input and exits 0 at once.
+BUSYBOX_IMAGE = NODE_ENV["BUSYBOX_IMAGE"]
+POD_CIDR = NODE_ENV["POD_CIDR"]
+
+
+def real_env() -> dict[str, str]:
+    """The environment for hack/ scripts acting on the real-node cluster, whatever
+    the caller's ``BGJOBS_*`` say about the kwok one."""
+    return {
+        **os.environ,
+        "BGJOBS_NODES": "real",
+        "BGJOBS_CLUSTER": REAL_CLUSTER,
+        "BGJOBS_KUBECONFIG": str(REAL_KUBECONFIG),
+    }
 
 
 @functools.cache
@@ -71,7 +93,7 @@ def reachable(kubeconfig: Path) -> bool:
 class Cluster:
     kubeconfig: Path
     started_here: bool
-    kind: str  # "kwok" for the local cluster, else "external"
+    kind: str  # "kwok": the local cluster; "real": the real-node one; else "external"
 
     @property
     def fake_pods(self) -> bool:
@@ -80,7 +102,7 @@ class Cluster:
 
     def stop(self) -> None:
         if self.started_here and not os.environ.get("BGJOBS_KEEP_CLUSTER"):
-            env = {**os.environ, "BGJOBS_NODES": "real"} if self.kind == "real" else None
+            env = real_env() if self.kind == "real" else None
             subprocess.run([str(ROOT / "hack" / "cluster.sh"), "down"], check=False, env=env)
 
 
@@ -95,15 +117,14 @@ def real_node_unavailable() -> str | None:
 def ensure_real_cluster() -> Cluster:
     """The local cluster with a real kubelet node, started here if it is not up."""
     was_up = reachable(REAL_KUBECONFIG)
-    env = {
-        **os.environ,
-        "BGJOBS_NODES": "real",
-        "BGJOBS_CLUSTER": REAL_CLUSTER,
-        "BGJOBS_KUBECONFIG": str(REAL_KUBECONFIG),
-    }
+    cluster = Cluster(REAL_KUBECONFIG, started_here=not was_up, kind="real")
     # `up` also restarts the node's processes if the control plane outlived them.
-    subprocess.run([str(ROOT / "hack" / "cluster.sh"), "up"], check=True, env=env)
-    return Cluster(REAL_KUBECONFIG, started_here=not was_up, kind="real")
+    try:
+        subprocess.run([str(ROOT / "hack" / "cluster.sh"), "up"], check=True, env=real_env())
+    except BaseException:
+        cluster.stop()  # a half-started node is put back as it was
+        raise
+    return cluster
 
 
 def ensure_cluster() -> Cluster:

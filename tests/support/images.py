@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from tests.support.cluster import ROOT
+from tests.support.cluster import ROOT, real_env
 
 TAG = "0.1.0"
 HANDLER_TYPES = ["email", "notifications", "analytics", "market_resolution", "cleanup"]
@@ -25,6 +25,10 @@ def docker_problem() -> str | None:
     return None
 
 
-def build_images() -> None:
-    """Build (or reuse, by Docker's cache) every image; loaded into the real node if it runs."""
-    subprocess.run([str(ROOT / "hack" / "images.sh")], check=True, timeout=1800)
+def build_images(*, into_real_node: bool = False) -> None:
+    """Build (or reuse, by Docker's cache) every image; loaded into the real node
+    if it runs (``into_real_node``: it must, or this fails)."""
+    args = ["--load"] if into_real_node else []
+    subprocess.run(
+        [str(ROOT / "hack" / "images.sh"), *args], check=True, timeout=1800, env=real_env()
+    )
