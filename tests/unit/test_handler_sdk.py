@@ -2,6 +2,11 @@
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -159,3 +164,52 @@ def test_a_handler_catching_exception_does_not_swallow_sigterm(out: Path) -> Non
             return "swallowed"
 
     assert run_handler(careless, env=env({}), termination_log=str(out)) == EXIT_TERMINATED
+
+
+HANDLER_SCRIPT = """
+import pathlib, sys, time
+from bgjobs_handler import handler, run
+
+@handler()
+def wait(payload, ctx):
+    pathlib.Path(sys.argv[1]).write_text("started")
+    time.sleep(60)
+
+run(wait)
+"""
+
+
+def test_a_real_sigterm_reaches_the_running_handler(tmp_path: Path) -> None:
+    started, log = tmp_path / "started", tmp_path / "termination-log"
+    script, stderr = tmp_path / "handler.py", tmp_path / "stderr"
+    script.write_text(HANDLER_SCRIPT)
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(started)],
+            env={**os.environ, **env({}), "BGJOB_TERMINATION_LOG": str(log)},
+            stderr=err,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():  # poll: the handler says it runs
+            assert proc.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "the handler never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == EXIT_TERMINATED
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "stopped by SIGTERM" in log.read_text()
+
+
+def test_a_sigterm_before_the_handler_starts_means_it_never_starts(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgjobs_handler import runtime
+
+    calls: list[str] = []
+    monkeypatch.setattr(runtime._Sigterm, "received", True)  # arrived while reading the payload
+    code = run_handler(lambda p, c: calls.append("ran"), env=env({}), termination_log=str(out))
+    assert (code, calls) == (EXIT_TERMINATED, [])
+    assert "stopped by SIGTERM" in out.read_text()

@@ -57,3 +57,11 @@ def test_non_json_message_is_kept_as_text() -> None:
     out = classify(job("Complete"), [pod(0, "done")])
     assert out is not None
     assert out.result == "done"
+
+
+def test_a_deadline_keeps_the_handlers_own_words_when_its_pod_was_seen() -> None:
+    said = "deadline exceeded: the attempt's timeout passed, stopped by SIGTERM after 8.0s"
+    out = classify(job("Failed", "DeadlineExceeded"), [pod(143, said, "Error")])
+    assert out is not None
+    assert (out.reason, out.permanent) == ("DeadlineExceeded", False)
+    assert out.error.endswith(said), out.error

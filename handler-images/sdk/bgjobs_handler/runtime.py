@@ -182,8 +182,32 @@ def _terminated_message(ctx: Context, seconds: float, now: datetime) -> str:
     return f"stopped by SIGTERM {after} (the pod was deleted or evicted)"
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
+class _Sigterm:
+    """SIGTERM interrupts the handler's function only: ``armed`` while it runs.
+
+    Outside it (reading the payload, writing the outcome) the signal is only
+    noted: the SDK finishes writing what it has, well within the grace period,
+    and a function not yet started is not started.
+    """
+
+    armed = False
+    received = False
+
+    @classmethod
+    def on_signal(cls, signum: int, frame: FrameType | None) -> None:
+        cls.received = True
+        if cls.armed:
+            raise Terminated
+
+
+def _call(fn: Callable[[Any, Context], Any], payload: Any, ctx: Context) -> Any:
+    _Sigterm.armed = True
+    try:
+        if _Sigterm.received:
+            raise Terminated
+        return fn(payload, ctx)
+    finally:
+        _Sigterm.armed = False
 
 
 def run_handler(
@@ -215,7 +239,7 @@ def run_handler(
     started = time.monotonic()
     log.info("attempt started")
     try:
-        result = fn(payload, ctx)
+        result = _call(fn, payload, ctx)
     except Terminated:
         message = _terminated_message(ctx, time.monotonic() - started, datetime.now(UTC))
         log.error(message)
@@ -257,5 +281,5 @@ def run(fn: Callable[[Any, Context], Any]) -> None:
     ends with exit code 143 and a message saying which it was.
     """
     _configure_logging(Context.from_env(os.environ))
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, _Sigterm.on_signal)
     sys.exit(run_handler(fn))

@@ -88,7 +88,8 @@ def classify(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
         error = f"exit code 3 (permanent failure){detail}"
     elif job_reason == "DeadlineExceeded":
         reason, permanent = "DeadlineExceeded", False
-        error = f"attempt exceeded its timeout ({job_message or 'DeadlineExceeded'})"
+        # The handler's own words (the SDK's SIGTERM message) when its pod was seen.
+        error = f"attempt exceeded its timeout ({job_message or 'DeadlineExceeded'}){detail}"
     elif exit_code == 137 or term_reason == "OOMKilled":
         reason, permanent = "OOMKilled", False
         error = f"exit code {exit_code} (OOMKilled){detail}"
