@@ -114,9 +114,9 @@ def test_rbac_has_the_least_verbs() -> None:
 
 def test_namespaced_install_uses_roles_and_namespace_flags() -> None:
     docs = render(CHART / "ci" / "namespaced-values.yaml")
-    # Cluster-wide, only the read of CRDs that kopf needs to notice them change.
-    (crds_role,) = by_kind(docs, "ClusterRole")
-    assert rules_of(crds_role) == CRD_DISCOVERY
+    # Nothing cluster-wide: a namespace admin can install it (the operator
+    # turns kopf's cluster-wide scanning off when given namespaces).
+    assert by_kind(docs, "ClusterRole") == by_kind(docs, "ClusterRoleBinding") == []
     operator_roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "rel-bgjobs"]
     assert sorted(r["metadata"]["namespace"] for r in operator_roles) == ["app", "reports"]
     assert all(rules_of(r) == EXPECTED_RULES for r in operator_roles)
@@ -172,8 +172,8 @@ def test_redis_variants() -> None:
         sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
     )
     assert "--appendonly" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
-    (secret,) = by_kind(builtin, "Secret")
-    assert len(secret["data"]["password"]) > 20
+    secrets = {s["metadata"]["name"]: s for s in by_kind(builtin, "Secret")}
+    assert len(secrets["rel-bgjobs-redis"]["data"]["password"]) > 20
     env = {
         e["name"]: e
         for e in by_kind(builtin, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0][
@@ -184,7 +184,9 @@ def test_redis_variants() -> None:
     assert env["BGJOBS_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "rel-bgjobs-redis"
 
     external = render(CHART / "ci" / "external-redis-values.yaml")
-    assert by_kind(external, "StatefulSet") == by_kind(external, "Secret") == []
+    assert by_kind(external, "StatefulSet") == []
+    # No Redis password Secret (only the webhook's certificate).
+    assert [s["type"] for s in by_kind(external, "Secret")] == ["kubernetes.io/tls"]
     env = {
         e["name"]: e
         for e in by_kind(external, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0][

@@ -35,6 +35,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
     config = CONFIG or Settings.from_env()
+    if config.namespaces:
+        # Fixed namespaces: nothing cluster-wide to observe (no namespace
+        # patterns; the CRDs are there before the operator), so kopf needs no
+        # cluster-scoped list/watch on CRDs and namespaces.
+        settings.scanning.disabled = True
     if config.webhook_port:
         webhook.configure(
             settings,
