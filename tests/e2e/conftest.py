@@ -19,8 +19,11 @@ import copy
 import json
 import os
 import subprocess
+import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from tests.support.cluster import (
+    POD_CIDR,
     ROOT,
     Cluster,
     ensure_real_cluster,
@@ -38,8 +42,9 @@ from tests.support.cluster import (
     real_node_unavailable,
     tool_bin,
 )
-from tests.support.http_peer import Peer, http_peer
+from tests.support.http_peer import Peer, Seen, http_peer
 from tests.support.images import HANDLER_TYPES, build_images, docker_problem, handler_image
+from tests.support.poll import eventually
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
@@ -48,10 +53,11 @@ from tests.support.socialpredict import KEY, SocialPredict
 CHART = ROOT / "charts" / "bgjobs"
 RELEASE = "bgjobs"
 SYSTEM = "bgjobs-system"
-POD_CIDR = "10.244.0.0/16"
 NOTIFY_SECRET = "e2e-notify-secret"
 # A type whose pods get far less memory than Python needs: OOMKilled at start.
 TINY_MEMORY = "tiny-memory"
+# Seconds the notifications handler waits for an answer: longer than any hold.
+NOTIFY_TIMEOUT = 150
 
 
 @pytest.fixture(scope="package")
@@ -61,7 +67,7 @@ def real_cluster() -> Iterator[Cluster]:
         pytest.skip(f"e2e tier needs the real node and Docker: {why}")
     found = ensure_real_cluster()
     try:
-        build_images()  # hack/images.sh loads them into the running node
+        build_images(into_real_node=True)
     except BaseException:
         found.stop()
         raise
@@ -119,6 +125,43 @@ def peers(real_cluster: Cluster) -> Iterator[Peers]:
         smtp.stop()
 
 
+class HeldReceiver:
+    """A webhook receiver that holds every answer (200) until ``release()``, so
+    that attempts are surely mid-run while a test breaks something; counts
+    deliveries per idempotency key (one key per BackgroundJob)."""
+
+    # Well under the notifications handler's NOTIFY_TIMEOUT in these values.
+    HOLD_AT_MOST = 100.0
+
+    def __init__(self) -> None:
+        self.keys: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._gate = threading.Event()
+
+    def __call__(self, seen: Seen) -> tuple[int, bytes]:
+        with self._lock:
+            self.keys[seen.headers["X-Bgjobs-Idempotency-Key"]] += 1
+        self._gate.wait(self.HOLD_AT_MOST)
+        return 200, b""
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def holding(self, count: int) -> None:
+        """Wait until ``count`` deliveries are held (their attempts are running)."""
+
+        async def enough() -> bool:
+            with self._lock:
+                return len(self.keys) >= count
+
+        await eventually(enough, within=120, what=f"{count} deliveries held at the receiver")
+
+
+def at(value: str) -> datetime:
+    """A timestamp of the API (RFC 3339, Z)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def env_list(**env: str) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
@@ -132,7 +175,8 @@ def default_values(peers: Peers) -> dict[str, Any]:
     handlers = {
         "email": entry("email", env=env_list(SMTP_HOST=peers.host, SMTP_PORT=str(peers.smtp_port),
                                              SMTP_SECURITY="none", SMTP_FROM="app@example.org")),
-        "notifications": entry("notifications", env=env_list(NOTIFY_SECRET=NOTIFY_SECRET)),
+        "notifications": entry("notifications", env=env_list(
+            NOTIFY_SECRET=NOTIFY_SECRET, NOTIFY_TIMEOUT=str(NOTIFY_TIMEOUT))),
         "analytics": entry("analytics", env=env_list(DATABASE_URL=peers.postgres.public_url)),
         "market_resolution": entry("market_resolution", env=env_list(
             APP_BASE_URL=peers.market_peer.url, APP_JWT_SIGNING_KEY=KEY)),

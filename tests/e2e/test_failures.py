@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
-from datetime import datetime
 from typing import Any
 
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from tests.e2e.conftest import TINY_MEMORY, Peers, Release
+from tests.e2e.conftest import TINY_MEMORY, Peers, Release, at
 from tests.support.bgjobs import Jobs, bgjob, status
 from tests.support.http_peer import Seen
 from tests.support.pods import watching_pods
 from tests.support.poll import eventually
 
-
-def at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+# The attempt's timeout: room for the pod to start and Python to import on a
+# busy 2-core machine before the delivery stalls.
+TIMEOUT = "20s"
+HOLD_AT_MOST = 120.0
 
 
 class Script:
@@ -88,22 +89,36 @@ async def test_a_handler_over_its_memory_limit_is_oomkilled_and_retried(
     assert "OOMKilled" in st["error"]
 
 
+class StallFirstAttempt:
+    """Holds the first attempt's delivery past its timeout, answers the others."""
+
+    def __init__(self) -> None:
+        self.attempts: list[int] = []
+        self.release = threading.Event()  # set to end the stall at once
+
+    def __call__(self, seen: Seen) -> tuple[int, bytes]:
+        attempt = json.loads(seen.body)["job"]["attempt"]
+        self.attempts.append(attempt)
+        if attempt == 1:
+            self.release.wait(HOLD_AT_MOST)
+        return 200, b""
+
+
 async def test_a_handler_past_its_timeout_gets_sigterm_and_is_retried(
     release: Release, jobs: Jobs, peers: Peers, api: ApiClient
 ) -> None:
-    # The first request stalls far past the timeout; the retry is answered.
-    script = Script((200, b"", 120), (200, b"", 0))
+    stall = StallFirstAttempt()
     async with watching_pods(api, jobs.namespace) as pods:
-        with peers.receiver(script) as receiver:
+        with peers.receiver(stall) as receiver:
             retry = {"maxRetries": 2, "initialDelay": "1s"}
             payload = {"url": receiver.url, "text": "slow"}
             await jobs.create(
-                bgjob("slow", "notifications", payload=payload, timeout="8s", retryPolicy=retry)
+                bgjob("slow", "notifications", payload=payload, timeout=TIMEOUT, retryPolicy=retry)
             )
             try:
                 done = await jobs.wait("slow", "Completed", "Failed", within=180)
             finally:
-                script.release.set()
+                stall.release.set()
         st = status(done)
         first_job = st["attempts"][0]["jobName"]
 
@@ -113,6 +128,7 @@ async def test_a_handler_past_its_timeout_gets_sigterm_and_is_retried(
 
         ended = await eventually(first_pod_ended, within=30, what=f"the pod of {first_job} to end")
 
+    assert stall.attempts == [1, 2], "the first attempt reached the peer, then the retry"
     assert st["phase"] == "Completed", st
     assert [a["reason"] for a in st["attempts"]] == ["DeadlineExceeded", "Completed"]
     # SIGTERM reached the SDK, which ended the attempt itself (143) with a

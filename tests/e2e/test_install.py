@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import RELEASE, SYSTEM, Peers, Release
 from tests.support.bgjobs import Jobs, bgjob, status
-from tests.support.cluster import ROOT
 
 
 def get_json(release: Release, *args: str) -> dict[str, Any]:
@@ -85,16 +85,15 @@ async def test_metrics_are_served_by_the_service(
     assert float(completed[0].split()[-1]) >= 1
 
 
-def test_the_webhook_refuses_a_bad_apply_naming_the_field(release: Release, namespace: str) -> None:
-    bad = ROOT / "tests" / "e2e" / "bad-jobs.yaml"
+def test_the_webhook_refuses_a_bad_apply_naming_the_field(
+    release: Release, namespace: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad-jobs.yaml"
     bad.write_text(
         "apiVersion: bgjobs.io/v1alpha1\nkind: BackgroundJob\nmetadata: {name: mistyped}\n"
         "spec: {type: emial, payload: {to: a@example.org}}\n"
     )
-    try:
-        done = release.kubectl("apply", "-n", namespace, "-f", str(bad), check=False)
-    finally:
-        bad.unlink()
+    done = release.kubectl("apply", "-n", namespace, "-f", str(bad), check=False)
     assert done.returncode != 0
     assert "denied the request" in done.stderr  # the webhook, not the CRD schema
     assert "spec.type" in done.stderr
@@ -111,3 +110,22 @@ async def test_a_job_in_any_namespace_is_seen(release: Release, jobs: Jobs, peer
         done = await jobs.wait("hello", "Completed", "Failed", within=90)
         assert status(done)["phase"] == "Completed", status(done)
         assert len(receiver.requests) == 1
+
+
+async def test_a_namespaced_install_needs_nothing_cluster_wide(
+    release: Release, jobs: Jobs, peers: Peers
+) -> None:
+    """What a namespace admin can install: Roles in the watched namespace only."""
+    release.ensure(rbac={"clusterWide": False}, watchNamespaces=[jobs.namespace])
+    instance = f"app.kubernetes.io/instance={RELEASE}"
+    cluster_wide = release.kubectl("get", "clusterrole,clusterrolebinding", "-l", instance,
+                                   "-o", "name").stdout.split()  # fmt: skip
+    assert cluster_wide == []
+    with peers.receiver(lambda seen: (200, b"")) as receiver:
+        payload = {"url": receiver.url, "text": "namespaced"}
+        await jobs.create(bgjob("scoped", "notifications", payload=payload))
+        done = await jobs.wait("scoped", "Completed", "Failed", within=120)
+    assert status(done)["phase"] == "Completed", status(done)
+    (pod,) = release.operator_pods()
+    logs = release.kubectl("logs", "-n", SYSTEM, pod["metadata"]["name"]).stdout
+    assert "Forbidden" not in logs, logs[-3000:]

@@ -4,32 +4,16 @@ Every job still completes, and none runs twice."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from typing import Any
 
-from tests.e2e.conftest import RELEASE, SYSTEM, Peers, Release
+from tests.e2e.conftest import RELEASE, SYSTEM, HeldReceiver, Peers, Release
 from tests.support.bgjobs import Jobs, bgjob, status
-from tests.support.http_peer import Seen
 from tests.support.poll import eventually
 
 JOBS = 12
-
-
-class SlowReceiver:
-    """Answers 200 after a pause, so that attempts are running when a pod dies;
-    counts deliveries per idempotency key (one key per BackgroundJob)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.keys: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self, seen: Seen) -> tuple[int, bytes]:
-        with self._lock:
-            self.keys[seen.headers["X-Bgjobs-Idempotency-Key"]] += 1
-        threading.Event().wait(self.seconds)
-        return 200, b""
+# Attempts held mid-run at the receiver when the pod is deleted.
+IN_FLIGHT = 4
 
 
 async def create_jobs(jobs: Jobs, url: str, prefix: str) -> None:
@@ -48,7 +32,7 @@ async def all_completed(jobs: Jobs, within: float) -> list[dict[str, Any]]:
     return await eventually(probe, within=within, what=f"{JOBS} jobs to complete")
 
 
-async def assert_each_ran_once(jobs: Jobs, done: list[dict[str, Any]], seen: SlowReceiver) -> None:
+async def assert_each_ran_once(jobs: Jobs, done: list[dict[str, Any]], seen: HeldReceiver) -> None:
     for job in done:
         st = status(job)
         assert len(st["attempts"]) == 1, (job["metadata"]["name"], st["attempts"])
@@ -66,7 +50,7 @@ def lease_holder(release: Release) -> str | None:
     return holder
 
 
-async def test_the_standby_takes_over_when_the_leader_pod_is_deleted(
+async def test_another_replica_takes_over_when_the_leader_pod_is_deleted(
     release: Release, jobs: Jobs, peers: Peers
 ) -> None:
     release.ensure(replicaCount=2)
@@ -78,24 +62,24 @@ async def test_the_standby_takes_over_when_the_leader_pod_is_deleted(
 
     leader = await eventually(current_leader, within=60, what="a leader")
     assert leader in pods
-    seen = SlowReceiver(seconds=2)
+    seen = HeldReceiver()
     with peers.receiver(seen) as receiver:
-        await create_jobs(jobs, receiver.url, "failover")
+        try:
+            await create_jobs(jobs, receiver.url, "failover")
+            await seen.holding(IN_FLIGHT)  # nothing can finish before the failover
+            release.kubectl("delete", "pod", "-n", SYSTEM, leader, "--wait=false")
 
-        async def some_running() -> bool:
-            return any(status(j).get("phase") == "Running" for j in await jobs.list())
+            async def new_leader() -> str | None:
+                holder = lease_holder(release)
+                return holder if holder not in (None, leader) else None
 
-        await eventually(some_running, within=60, what="attempts running")
-        release.kubectl("delete", "pod", "-n", SYSTEM, leader, "--wait=false")
-
-        async def new_leader() -> str | None:
-            holder = lease_holder(release)
-            return holder if holder not in (None, leader) else None
-
-        successor = await eventually(new_leader, within=90, what="another replica to lead")
+            # The old leader releases the Lease on its way out; the standby or
+            # the deleted pod's replacement (a standby too, once it runs) takes it.
+            await eventually(new_leader, within=90, what="another replica to lead")
+        finally:
+            seen.release()
         done = await all_completed(jobs, within=180)
 
-    assert successor in pods, "the standby, not the replacement of the deleted pod, took over"
     await assert_each_ran_once(jobs, done, seen)
 
 
@@ -104,15 +88,23 @@ async def test_redis_pod_deleted_mid_run_loses_nothing_and_runs_nothing_twice(
 ) -> None:
     redis_pod = f"{RELEASE}-redis-0"
     before = json.loads(release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json").stdout)
-    seen = SlowReceiver(seconds=2)
+    seen = HeldReceiver()
     with peers.receiver(seen) as receiver:
-        await create_jobs(jobs, receiver.url, "redisloss")
+        try:
+            await create_jobs(jobs, receiver.url, "redisloss")
+            await seen.holding(IN_FLIGHT)  # nothing can finish before Redis goes
+            release.kubectl("delete", "pod", "-n", SYSTEM, redis_pod, "--wait=false")
 
-        async def some_running() -> bool:
-            return any(status(j).get("phase") == "Running" for j in await jobs.list())
+            async def redis_replaced() -> bool:
+                pod = release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json",
+                                      check=False)  # fmt: skip
+                return pod.returncode == 0 and (
+                    json.loads(pod.stdout)["metadata"]["uid"] != before["metadata"]["uid"]
+                )
 
-        await eventually(some_running, within=60, what="attempts running")
-        release.kubectl("delete", "pod", "-n", SYSTEM, redis_pod, "--wait=false")
+            await eventually(redis_replaced, within=120, what="a new Redis pod")
+        finally:
+            seen.release()
         done = await all_completed(jobs, within=180)
 
     after = json.loads(release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json").stdout)

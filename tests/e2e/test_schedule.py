@@ -1,26 +1,18 @@
-"""A JobSchedule produces real pods, on time."""
+"""A JobSchedule produces real pods, one job per slot."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from typing import Any
 
 from kubernetes_asyncio import client
 
-from tests.e2e.conftest import Peers, Release
+from tests.e2e.conftest import Peers, Release, at
 from tests.support.bgjobs import Jobs, Schedules, status
 from tests.support.poll import eventually
 
-# Slack for "on time": the operator's timer, the API round trips, a busy 2-core CI.
-ON_TIME_SECONDS = 5
 
-
-def at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-async def test_a_schedule_every_10s_produces_real_pods_on_time(
+async def test_a_schedule_every_10s_produces_real_pods_once_per_slot(
     release: Release, jobs: Jobs, peers: Peers
 ) -> None:
     schedules = Schedules(jobs.api, jobs.namespace)
@@ -52,10 +44,11 @@ async def test_a_schedule_every_10s_produces_real_pods_on_time(
 
     slots = sorted(done, key=lambda j: j["metadata"]["annotations"]["bgjobs.io/scheduled-time"])
     times = [at(j["metadata"]["annotations"]["bgjobs.io/scheduled-time"]) for j in slots]
+    # Consecutive slots, none skipped or doubled (how late each came is a
+    # figure for bench/schedule_lag.py, not a test).
     assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)][:2] == [10, 10]
     for job, slot in zip(slots, times, strict=True):
-        lag = (at(job["metadata"]["creationTimestamp"]) - slot).total_seconds()
-        assert lag <= ON_TIME_SECONDS, (job["metadata"]["name"], lag)
+        assert at(job["metadata"]["creationTimestamp"]) >= slot, "created before its slot"
         (attempt,) = status(job)["attempts"]
         pod = await client.CoreV1Api(jobs.api).read_namespaced_pod(
             attempt["podName"], jobs.namespace
