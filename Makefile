@@ -111,7 +111,7 @@ test-unit: venv ## unit tests only (no cluster, no Redis)
 test: deps venv lint ## lint, then unit, integration (kwok) and e2e (real node, Helm) tests
 	hack/node.sh deps
 	hack/toolchain.sh --node
-	$(PY) -m pytest -m "unit or integration or e2e"
+	$(PY) -m pytest -m "unit or integration or e2e" --durations=12
 
 .PHONY: images
 images: venv ## build the handler images (Docker; a debootstrap base where no registry is reachable)

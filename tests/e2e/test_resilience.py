@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.e2e.conftest import RELEASE, SYSTEM, HeldReceiver, Peers, Release
@@ -41,6 +43,23 @@ async def assert_each_ran_once(jobs: Jobs, done: list[dict[str, Any]], seen: Hel
     assert set(seen.keys) == {j["metadata"]["uid"] for j in done}
 
 
+@asynccontextmanager
+async def jobs_mid_run(jobs: Jobs, peers: Peers, prefix: str) -> AsyncIterator[None]:
+    """JOBS jobs, IN_FLIGHT of them mid-run while the block breaks something:
+    their deliveries are held until it ends. Then every job completes, each
+    after exactly one attempt and one delivery."""
+    seen = HeldReceiver()
+    with peers.receiver(seen) as receiver:
+        try:
+            await create_jobs(jobs, receiver.url, prefix)
+            await seen.holding(IN_FLIGHT)
+            yield
+        finally:
+            seen.release()
+        done = await all_completed(jobs, within=180)
+    await assert_each_ran_once(jobs, done, seen)
+
+
 def lease_holder(release: Release) -> str | None:
     """The pod that holds the operator's Lease, if there is one yet."""
     got = release.kubectl("get", "lease", RELEASE, "-n", SYSTEM, "-o", "json", check=False)
@@ -62,25 +81,16 @@ async def test_another_replica_takes_over_when_the_leader_pod_is_deleted(
 
     leader = await eventually(current_leader, within=60, what="a leader")
     assert leader in pods
-    seen = HeldReceiver()
-    with peers.receiver(seen) as receiver:
-        try:
-            await create_jobs(jobs, receiver.url, "failover")
-            await seen.holding(IN_FLIGHT)  # nothing can finish before the failover
-            release.kubectl("delete", "pod", "-n", SYSTEM, leader, "--wait=false")
+    async with jobs_mid_run(jobs, peers, "failover"):
+        release.kubectl("delete", "pod", "-n", SYSTEM, leader, "--wait=false")
 
-            async def new_leader() -> str | None:
-                holder = lease_holder(release)
-                return holder if holder not in (None, leader) else None
+        async def new_leader() -> str | None:
+            holder = lease_holder(release)
+            return holder if holder not in (None, leader) else None
 
-            # The old leader releases the Lease on its way out; the standby or
-            # the deleted pod's replacement (a standby too, once it runs) takes it.
-            await eventually(new_leader, within=90, what="another replica to lead")
-        finally:
-            seen.release()
-        done = await all_completed(jobs, within=180)
-
-    await assert_each_ran_once(jobs, done, seen)
+        # The old leader releases the Lease on its way out; the standby or
+        # the deleted pod's replacement (a standby too, once it runs) takes it.
+        await eventually(new_leader, within=90, what="another replica to lead")
 
 
 async def test_redis_pod_deleted_mid_run_loses_nothing_and_runs_nothing_twice(
@@ -88,27 +98,19 @@ async def test_redis_pod_deleted_mid_run_loses_nothing_and_runs_nothing_twice(
 ) -> None:
     redis_pod = f"{RELEASE}-redis-0"
     before = json.loads(release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json").stdout)
-    seen = HeldReceiver()
-    with peers.receiver(seen) as receiver:
-        try:
-            await create_jobs(jobs, receiver.url, "redisloss")
-            await seen.holding(IN_FLIGHT)  # nothing can finish before Redis goes
-            release.kubectl("delete", "pod", "-n", SYSTEM, redis_pod, "--wait=false")
+    async with jobs_mid_run(jobs, peers, "redisloss"):
+        release.kubectl("delete", "pod", "-n", SYSTEM, redis_pod, "--wait=false")
 
-            async def redis_replaced() -> bool:
-                pod = release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json",
-                                      check=False)  # fmt: skip
-                return pod.returncode == 0 and (
-                    json.loads(pod.stdout)["metadata"]["uid"] != before["metadata"]["uid"]
-                )
+        async def redis_replaced() -> bool:
+            pod = release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json",
+                                  check=False)  # fmt: skip
+            return pod.returncode == 0 and (
+                json.loads(pod.stdout)["metadata"]["uid"] != before["metadata"]["uid"]
+            )
 
-            await eventually(redis_replaced, within=120, what="a new Redis pod")
-        finally:
-            seen.release()
-        done = await all_completed(jobs, within=180)
+        await eventually(redis_replaced, within=120, what="a new Redis pod")
 
+    # The new Redis pod came back on the same volume.
     after = json.loads(release.kubectl("get", "pod", "-n", SYSTEM, redis_pod, "-o", "json").stdout)
-    assert after["metadata"]["uid"] != before["metadata"]["uid"], "Redis was not restarted"
     volume = next(v for v in after["spec"]["volumes"] if v["name"] == "data")
     assert volume["persistentVolumeClaim"]["claimName"] == f"data-{redis_pod}"
-    await assert_each_ran_once(jobs, done, seen)
