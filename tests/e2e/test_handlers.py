@@ -118,3 +118,52 @@ async def test_cleanup_deletes_old_jobs_with_its_own_service_account(
     await jobs.custom.delete_namespaced_custom_object(
         "bgjobs.io", "v1alpha1", SYSTEM, "backgroundjobs", "cleanup-now"
     )
+
+
+def cleanup_account(release: Release, namespace: str) -> None:
+    """What a platform team does for the cleanup handler in an app namespace
+    (the chart makes the account only where it is installed)."""
+    account = f"{RELEASE}-cleanup"
+    release.kubectl("create", "serviceaccount", account, "-n", namespace)
+    release.kubectl("create", "role", account, "-n", namespace,
+                    "--verb=list,delete", "--resource=backgroundjobs.bgjobs.io")  # fmt: skip
+    release.kubectl("create", "rolebinding", account, "-n", namespace,
+                    f"--role={account}", f"--serviceaccount={namespace}:{account}")  # fmt: skip
+
+
+async def test_every_handler_runs_where_pod_security_is_restricted(
+    release: Release, jobs: Jobs, peers: Peers
+) -> None:
+    release.kubectl("label", "namespace", jobs.namespace,
+                    "pod-security.kubernetes.io/enforce=restricted")  # fmt: skip
+    # The API server enforces it: a pod without the settings is refused.
+    plain = release.kubectl("run", "plain", "-n", jobs.namespace, "--image=bgjobs/busybox:1.35",
+                            "--restart=Never", "--dry-run=server", check=False)  # fmt: skip
+    assert plain.returncode != 0
+    assert "violates PodSecurity" in plain.stderr, plain.stderr
+    cleanup_account(release, jobs.namespace)
+    with peers.receiver(lambda seen: (200, b"")) as receiver:
+        payloads = {
+            "email": {"to": "ada@example.org", "subject": "Restricted", "body": "hi"},
+            "notifications": {"url": receiver.url, "text": "restricted"},
+            "analytics": {"eventType": "restricted", "userId": 7},
+            "market_resolution": {"marketId": 7002, "outcome": "NO", "username": "creator"},
+            "cleanup": {"olderThan": "7d"},
+        }
+        for job_type, payload in payloads.items():
+            await jobs.create(bgjob(job_type.replace("_", "-"), job_type, payload=payload))
+        done = [
+            await jobs.wait(t.replace("_", "-"), "Completed", "Failed", within=180)
+            for t in payloads
+        ]
+
+    for obj in done:
+        assert status(obj)["phase"] == "Completed", (obj["metadata"]["name"], status(obj))
+        (attempt,) = status(obj)["attempts"]
+        pod = await client.CoreV1Api(jobs.api).read_namespaced_pod(
+            attempt["podName"], jobs.namespace
+        )
+        # Admitted under `restricted` with the defaults, not with settings of the test's.
+        assert pod.spec.security_context.run_as_non_root is True
+        assert pod.spec.containers[0].security_context.read_only_root_filesystem is True
+        assert pod.spec.automount_service_account_token is (obj["spec"]["type"] == "cleanup")

@@ -77,6 +77,8 @@ EXPECTED_RULES = {
     ("bgjobs.io", "jobschedules"): {"get", "list", "watch"},
     ("bgjobs.io", "backgroundjobs/status"): {"get", "patch"},
     ("bgjobs.io", "jobschedules/status"): {"get", "patch"},
+    ("bgjobs.io", "backgroundjobs/finalizers"): {"update"},
+    ("bgjobs.io", "jobschedules/finalizers"): {"update"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("", "pods"): {"list"},
     ("", "events"): {"create"},

@@ -10,10 +10,13 @@ from bgjobs.models.backgroundjob import BackgroundJobSpec
 from bgjobs.models.registry import Registry
 
 
-def manifest(created_at: datetime, **spec: object) -> dict[str, object]:
-    registry = Registry.model_validate(
-        {"handlers": {"email": {"image": "bgjobs/handler-email:0.1.0", "timeout": "90s"}}}
-    )
+def manifest(
+    created_at: datetime = datetime(2026, 3, 1, tzinfo=UTC),
+    handler: dict[str, object] | None = None,
+    **spec: object,
+) -> dict[str, object]:
+    entry = {"image": "bgjobs/handler-email:0.1.0", "timeout": "90s", **(handler or {})}
+    registry = Registry.model_validate({"handlers": {"email": entry}})
     parsed = BackgroundJobSpec.model_validate({"type": "email", "payload": {}, **spec})
     return attempt_job(
         name="welcome",
@@ -25,6 +28,10 @@ def manifest(created_at: datetime, **spec: object) -> dict[str, object]:
         attempt=2,
         created_at=created_at,
     )
+
+
+def pod_of(job: dict[str, object]) -> dict[str, object]:
+    return job["spec"]["template"]["spec"]  # type: ignore[index,return-value]
 
 
 def pod_env(job: dict[str, object]) -> dict[str, str]:
@@ -57,6 +64,52 @@ def test_the_handler_is_told_when_its_timeout_runs_out(
 
 
 def test_the_pod_gets_no_service_links() -> None:
-    job = manifest(datetime(2026, 3, 1, tzinfo=UTC))
-    assert job["spec"]["template"]["spec"]["enableServiceLinks"] is False  # type: ignore[index]
+    job = manifest()
+    assert pod_of(job)["enableServiceLinks"] is False
     assert pod_env(job)["BGJOB_ATTEMPT"] == "2"
+
+
+def test_the_pod_passes_the_restricted_standard_by_default() -> None:
+    pod = pod_of(manifest())
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    (container,) = pod["containers"]  # type: ignore[misc]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    # A read-only root, but somewhere to write: /tmp.
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    # No API token for a handler that runs under no account of its own.
+    assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize(
+    ("handler", "expect"),
+    [
+        # An own account: its token is mounted.
+        ({"serviceAccountName": "cleanup"}, {"automountServiceAccountToken": True}),
+        # ... unless the registry says not to.
+        (
+            {"serviceAccountName": "cleanup", "automountServiceAccountToken": False},
+            {"automountServiceAccountToken": False},
+        ),
+        # The registry replaces the defaults wholesale.
+        ({"podSecurityContext": {"runAsUser": 0}}, {"securityContext": {"runAsUser": 0}}),
+    ],
+)
+def test_the_registry_overrides_the_pod_settings(
+    handler: dict[str, object], expect: dict[str, object]
+) -> None:
+    pod = pod_of(manifest(handler=handler))
+    assert {k: pod[k] for k in expect} == expect
+
+
+def test_a_container_security_context_from_the_registry_replaces_the_default() -> None:
+    job = manifest(handler={"securityContext": {"privileged": False}})
+    (container,) = pod_of(job)["containers"]  # type: ignore[misc]
+    assert container["securityContext"] == {"privileged": False}

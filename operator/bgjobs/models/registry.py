@@ -48,6 +48,15 @@ class HandlerConfig(CamelModel):
     image_pull_policy: str | None = None
     pod_labels: dict[str, str] = Field(default_factory=dict)
     pod_annotations: dict[str, str] = Field(default_factory=dict)
+    pod_security_context: dict[str, Any] | None = Field(
+        default=None, description="replaces the default pod securityContext (restricted)"
+    )
+    security_context: dict[str, Any] | None = Field(
+        default=None, description="replaces the default container securityContext (restricted)"
+    )
+    automount_service_account_token: bool | None = Field(
+        default=None, description="default: only when serviceAccountName is set"
+    )
 
 
 class Registry(CamelModel):
