@@ -46,7 +46,8 @@ async def test_notification_is_posted_and_signed(
     release: Release, jobs: Jobs, peers: Peers
 ) -> None:
     with peers.receiver(lambda seen: (200, b'{"ok": true}')) as receiver:
-        payload = {"url": f"{receiver.url}/hooks/slack", "text": "market 7 resolved"}
+        # Non-ASCII text reaches the pod as UTF-8 and the peer unchanged.
+        payload = {"url": f"{receiver.url}/hooks/slack", "text": "market 7 resolved ✅ in Zürich"}
         await jobs.create(bgjob("notify", "notifications", payload=payload))
         done = await jobs.wait("notify", "Completed", "Failed", within=120)
         requests: list[Seen] = list(receiver.requests)
@@ -54,7 +55,7 @@ async def test_notification_is_posted_and_signed(
     assert status(done)["result"] == {"status": "delivered", "httpStatus": 200}, status(done)
     (seen,) = requests
     assert seen.path == "/hooks/slack"
-    assert json.loads(seen.body)["text"] == "market 7 resolved"
+    assert json.loads(seen.body)["text"] == "market 7 resolved ✅ in Zürich"
     mac = hmac.new(NOTIFY_SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
     assert seen.headers["X-Bgjobs-Signature"] == f"sha256={mac}"
     assert seen.headers["X-Bgjobs-Idempotency-Key"] == done["metadata"]["uid"]

@@ -1,10 +1,11 @@
 """The attempt Job's pod: what a real kubelet gives the handler."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bgjobs.logic.validation import effective
+from bgjobs.logic.validation import InvalidSpec, effective, parse_spec, payload_text
 from bgjobs.manifests.attempt_job import attempt_job
 from bgjobs.models.backgroundjob import BackgroundJobSpec
 from bgjobs.models.registry import Registry
@@ -113,3 +114,15 @@ def test_a_container_security_context_from_the_registry_replaces_the_default() -
     job = manifest(handler={"securityContext": {"privileged": False}})
     (container,) = pod_of(job)["containers"]  # type: ignore[misc]
     assert container["securityContext"] == {"privileged": False}
+
+
+def test_the_payload_cap_measures_what_the_pod_receives() -> None:
+    """A payload of non-ASCII text just under the cap fits in the pod as it is
+    (an ASCII-escaped env value would be up to six times larger)."""
+    text = "🎉" * 16_000  # 4 bytes each in UTF-8: 64,000 bytes
+    job = manifest(payload={"t": text})
+    value = pod_env(job)["BGJOB_PAYLOAD"]
+    assert json.loads(value) == {"t": text}
+    assert len(value.encode()) == len(payload_text({"t": text}).encode()) <= 65_536
+    with pytest.raises(InvalidSpec, match=r"spec\.payload: 64011 bytes"):
+        parse_spec({"type": "email", "payload": {"t": text + "x" * 3}}, 64_010)

@@ -37,6 +37,12 @@ class Effective:
     timeout: timedelta
 
 
+def payload_text(payload: Any) -> str:
+    """The payload as the handler's pod receives it in ``BGJOB_PAYLOAD``: compact
+    JSON in UTF-8, so that the cap measures exactly what goes into the pod."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_spec(raw: dict[str, Any] | None, max_payload_bytes: int) -> BackgroundJobSpec:
     """Parse and check ``spec``; raise :class:`InvalidSpec` naming the field."""
     try:
@@ -45,7 +51,7 @@ def parse_spec(raw: dict[str, Any] | None, max_payload_bytes: int) -> Background
         raise InvalidSpec(format_errors(exc, prefix="spec.")) from exc
     if spec.timeout is not None and parse_duration(spec.timeout) < timedelta(seconds=1):
         raise InvalidSpec(f"spec.timeout: {spec.timeout!r} is under the 1s minimum")
-    size = len(json.dumps(spec.payload, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(payload_text(spec.payload).encode())
     if size > max_payload_bytes:
         raise InvalidSpec(
             f"spec.payload: {size} bytes serialized, over the {max_payload_bytes}-byte cap"

@@ -15,7 +15,6 @@ when the handler runs under its own account.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.logic.naming import attempt_job_name
 from bgjobs.logic.outcome import PERMANENT_EXIT_CODE
-from bgjobs.logic.validation import Effective
+from bgjobs.logic.validation import Effective, payload_text
 from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec
 from bgjobs.models.registry import HandlerConfig
 
@@ -67,7 +66,7 @@ def attempt_job(
         LABEL_ATTEMPT: str(attempt),
     }
     contract_env = {
-        "BGJOB_PAYLOAD": json.dumps(spec.payload, separators=(",", ":")),
+        "BGJOB_PAYLOAD": payload_text(spec.payload),
         "BGJOB_NAME": name,
         "BGJOB_NAMESPACE": namespace,
         "BGJOB_UID": uid,
