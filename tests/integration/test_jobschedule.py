@@ -261,11 +261,19 @@ async def test_two_operators_create_exactly_one_job_per_slot(
     await eventually(counted, within=10, what="runCount to match the jobs created")
 
 
+@pytest.mark.parametrize(
+    ("expression", "zone", "says"),
+    [
+        ("61 * * * *", "Mars/Olympus", "spec.timeZone"),
+        # Valid syntax, but no February has a 30th: refused, not raised on every reconcile.
+        ("0 0 30 2 *", "UTC", "spec.schedule: '0 0 30 2 *' never fires"),
+    ],
+)
 async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
-    run_operator: Run, jobs: Jobs, schedules: Schedules
+    run_operator: Run, jobs: Jobs, schedules: Schedules, expression: str, zone: str, says: str
 ) -> None:
     run_operator()
-    await schedules.create(jobschedule("broken", "61 * * * *", timeZone="Mars/Olympus"))
+    await schedules.create(jobschedule("broken", expression, timeZone=zone))
 
     async def ready(reason: str) -> dict | None:
         conds = status(await schedules.get("broken")).get("conditions") or []
@@ -273,7 +281,7 @@ async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
 
     cond = await eventually(lambda: ready("InvalidSchedule"), within=20, what="InvalidSchedule")
     assert cond["status"] == "False"
-    assert "spec.timeZone" in cond["message"] or "spec.schedule" in cond["message"]
+    assert says in cond["message"], cond
     await wait_events(
         jobs,
         "broken",
@@ -284,3 +292,33 @@ async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
 
     await eventually(lambda: ready("Scheduled"), within=20, what="Ready/Scheduled")
     await count_at_least(jobs, "broken", 1)
+
+
+async def test_run_now_counts_towards_max_runs_and_is_refused_after(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    run_operator()
+    # Suspended, so no slot runs: only the manual runs count.
+    await schedules.create(jobschedule("twice", "@every 2s", maxRuns=2, suspend=True))
+    for n, token in enumerate(("a", "b"), start=1):
+        await schedules.patch("twice", {"metadata": {"annotations": {"bgjobs.io/run-now": token}}})
+        await count_at_least(jobs, "twice", n, within=20)
+    await schedules.patch("twice", {"metadata": {"annotations": {"bgjobs.io/run-now": "c"}}})
+
+    await wait_events(
+        jobs,
+        "twice",
+        lambda es: any(e.reason == "RunNowRefused" and "'c'" in e.message for e in es),
+    )
+    st = status(await schedules.get("twice"))
+    assert (st["runCount"], st["handledRunNow"]) == (2, "c")
+    assert len(await children(jobs, "twice")) == 2
+    # Unsuspended, it stays done: no slot runs past maxRuns either.
+    await schedules.patch("twice", {"spec": {"suspend": False}})
+
+    async def done() -> bool:
+        conds = status(await schedules.get("twice")).get("conditions") or []
+        return any(c["reason"] == "MaxRunsReached" for c in conds)
+
+    await eventually(done, within=20, what="MaxRunsReached")
+    assert len(await children(jobs, "twice")) == 2

@@ -108,6 +108,8 @@ def test_slots_between_keeps_the_newest() -> None:
         ("@fortnightly", "UTC", "spec.schedule"),
         ("@every soon", "UTC", "spec.schedule"),
         ("@every 100ms", "UTC", "spec.schedule"),
+        ("0 0 30 2 *", "UTC", "spec.schedule: '0 0 30 2 \\*' never fires"),
+        ("0 0 31 4,6,9,11 *", "UTC", "never fires"),
         ("0 9 * * *", "Mars/Olympus", "spec.timeZone"),
         ("0 9 * * *", "", "spec.timeZone"),
     ],
@@ -115,3 +117,17 @@ def test_slots_between_keeps_the_newest() -> None:
 def test_invalid_schedules_name_the_field(expr: str, tz: str, field: str) -> None:
     with pytest.raises(ScheduleError, match=field):
         parse_schedule(expr, tz if tz else " ")
+
+
+@pytest.mark.parametrize(
+    ("expr", "first"),
+    [
+        # Rare but real: February 29 (and the 31st of the months that have one).
+        ("0 0 29 2 *", utc(2028, 2, 29)),
+        ("0 0 31 4,5 *", utc(2026, 5, 31)),
+        # day-of-month OR day-of-week: the 30th of February never, Mondays always.
+        ("0 0 30 2 1", utc(2026, 2, 2)),
+    ],
+)
+def test_rare_expressions_are_kept(expr: str, first: datetime) -> None:
+    assert parse_schedule(expr, "UTC").next_after(utc(2026, 1, 1, 0, 0, 1)) == first

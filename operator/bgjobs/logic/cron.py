@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from bgjobs.logic.durations import DurationError, parse_duration
 
@@ -106,7 +106,28 @@ def parse_schedule(expression: str, time_zone: str | None = "UTC") -> Schedule:
         )
     if not croniter.is_valid(cron):
         raise ScheduleError(f"spec.schedule: {text!r} is not a valid cron expression")
+    if not _fires(cron):
+        raise ScheduleError(
+            f"spec.schedule: {text!r} never fires: no month has that day "
+            "(check the day-of-month and month fields)"
+        )
     return Schedule(text, zone, cron=cron)
+
+
+# February 29 recurs at most 8 years apart (2096 to 2104): a longer search
+# that finds nothing means never.
+_LONGEST_GAP_YEARS = 9
+
+
+def _fires(cron: str) -> bool:
+    """Whether the expression matches any real date (``0 0 30 2 *`` does not)."""
+    try:
+        croniter(
+            cron, datetime(2000, 1, 1), day_or=True, max_years_between_matches=_LONGEST_GAP_YEARS
+        ).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def parse_zone(name: str) -> tzinfo:

@@ -131,16 +131,28 @@ class ScheduleReconciler:
         step = plan(schedule, spec, status, created=created_at, active=active, now=now)
         runs = status.run_count
 
+        def runs_left() -> bool:
+            return not spec.max_runs or runs < spec.max_runs
+
         token = (meta.get("annotations") or {}).get(RUN_NOW_ANNOTATION)
         handled_run_now = status.handled_run_now
         if token and token != status.handled_run_now:
-            job_name = run_now_job_name(name, token)
-            if await self._create(body, spec, job_name, now, now, "run-now"):
-                active.append(job_name)
-            runs += 1
+            # A manual run: also while suspended, but it counts towards maxRuns.
+            if runs_left():
+                job_name = run_now_job_name(name, token)
+                if await self._create(body, spec, job_name, now, now, "run-now"):
+                    active.append(job_name)
+                runs += 1
+            else:
+                self.kube.emit(
+                    body,
+                    type_="Warning",
+                    reason="RunNowRefused",
+                    message=f"run-now {token!r} ignored: all {spec.max_runs} runs (maxRuns) done",
+                )
             handled_run_now = token
 
-        if step.replace:
+        if step.replace and runs_left():  # only to make room for the slot's run
             for child in step.replace:
                 await self.kube.patch_custom(
                     BGJ_PLURAL, namespace, child, {"spec": {"cancel": True}}
@@ -151,7 +163,7 @@ class ScheduleReconciler:
                 reason="Replaced",
                 message=f"cancelled {', '.join(step.replace)} (concurrencyPolicy Replace)",
             )
-        if step.run_slot is not None:
+        if step.run_slot is not None and runs_left():  # a run-now may have taken the last
             job_name = slot_job_name(name, step.run_slot)
             if await self._create(body, spec, job_name, step.run_slot, now, "slot"):
                 active.append(job_name)
@@ -201,7 +213,7 @@ class ScheduleReconciler:
         ready: tuple[Literal["True", "False"], str, str]
         if spec.suspend:
             ready = ("True", "Suspended", "suspended: no new runs until spec.suspend is false")
-        elif step.done:
+        elif step.done or not runs_left():
             ready = ("True", "MaxRunsReached", f"all {spec.max_runs} runs done")
         else:
             ready = ("True", "Scheduled", f"next run at {step.next_time}")
