@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from tests.support.bgjobs import Jobs, Schedules, jobschedule, status, wait_events
+from tests.support.bgjobs import Jobs, Schedules, bgjob, jobschedule, status, wait_events
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -322,3 +322,28 @@ async def test_run_now_counts_towards_max_runs_and_is_refused_after(
 
     await eventually(done, within=20, what="MaxRunsReached")
     assert len(await children(jobs, "twice")) == 2
+
+
+async def test_a_schedule_idle_for_three_days_catches_up_without_stalling_others(
+    run_operator: Run, jobs: Jobs, schedules: Schedules
+) -> None:
+    """4,320 missed minutes are not walked one by one: the schedule's job and
+    an unrelated job both go ahead at once (a walk took the event loop ~95 s)."""
+    run_operator()
+    await schedules.create(jobschedule("idle", "* * * * *", suspend=True))
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:00Z")
+    await schedules.custom.patch_namespaced_custom_object_status(
+        "bgjobs.io", "v1alpha1", jobs.namespace, "jobschedules", "idle",
+        {"status": {"lastScheduleTime": three_days_ago}},
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+    await schedules.patch("idle", {"spec": {"suspend": False}})
+    await jobs.create(bgjob("unrelated"))
+
+    await count_at_least(jobs, "idle", 1, within=5)
+    await jobs.wait("unrelated", "Running", "Completed", within=5)
+    await wait_events(
+        jobs,
+        "idle",
+        lambda es: any(e.reason == "MissedSchedule" and "over 10" in e.message for e in es),
+    )

@@ -131,3 +131,51 @@ def test_invalid_schedules_name_the_field(expr: str, tz: str, field: str) -> Non
 )
 def test_rare_expressions_are_kept(expr: str, first: datetime) -> None:
     assert parse_schedule(expr, "UTC").next_after(utc(2026, 1, 1, 0, 0, 1)) == first
+
+
+# The scheduler asks only for the newest due slot and a bounded count of the
+# older ones: checked against walking every slot (slots_between), around the
+# daylight-saving changes of 2026 (Berlin: 29 Mar, 25 Oct; New York: 8 Mar, 1 Nov).
+EXPRESSIONS = [  # (expression, zone, a window that holds at least one slot)
+    ("*/5 * * * *", "Europe/Berlin", timedelta(minutes=30)),
+    ("*/7 * * * *", "America/New_York", timedelta(hours=1)),
+    ("30 2 * * *", "Europe/Berlin", timedelta(days=2)),  # in the spring gap: at its end
+    ("30 1 * * *", "America/New_York", timedelta(days=2)),  # in the repeated hour: once
+    ("15 * * * *", "Europe/Berlin", timedelta(hours=3)),  # hour *: both repeated hours
+    ("0 9 * * 1-5", "UTC", timedelta(days=4)),
+    ("@every 7m", "UTC", timedelta(hours=1)),
+]
+INSTANTS = [
+    base + timedelta(minutes=m)
+    for base in (utc(2026, 3, 29, 0), utc(2026, 10, 25, 0), utc(2026, 3, 8, 6), utc(2026, 11, 1, 4))
+    for m in range(0, 240, 37)
+]
+
+
+@pytest.mark.parametrize(("expr", "tz", "window"), EXPRESSIONS)
+def test_latest_slot_agrees_with_walking_every_slot(expr: str, tz: str, window: timedelta) -> None:
+    schedule = parse_schedule(expr, tz)
+    for at in INSTANTS:
+        walked = schedule.slots_between(at - window, at)
+        assert schedule.latest_at_or_before(at) == walked[-1], (expr, tz, at)
+        # ... and the one after it is next_after's answer.
+        assert schedule.next_after(walked[-1]) > at
+
+
+@pytest.mark.parametrize(("expr", "tz", "window"), EXPRESSIONS)
+def test_missed_slots_are_counted_up_to_a_limit(expr: str, tz: str, window: timedelta) -> None:
+    schedule = parse_schedule(expr, tz)
+    for at in INSTANTS[::5]:
+        start = at - window
+        inside = [t for t in schedule.slots_between(start, at) if t < at]
+        assert schedule.count_between(start, at, limit=10_000) == len(inside)
+        assert schedule.count_between(start, at, limit=3) == min(3, len(inside))
+
+
+def test_a_slot_exactly_at_the_instant_is_the_latest() -> None:
+    schedule = parse_schedule("0 9 * * *", "Europe/Berlin")
+    nine = local(BERLIN, 2026, 6, 1, 9, 0)
+    assert schedule.latest_at_or_before(nine) == nine
+    assert schedule.latest_at_or_before(nine - timedelta(microseconds=1)) == nine - timedelta(
+        days=1
+    )

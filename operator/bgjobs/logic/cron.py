@@ -66,8 +66,37 @@ class Schedule:
         assert self.cron is not None
         return _next_cron(self.cron, self.zone, after.astimezone(UTC))
 
+    def latest_at_or_before(self, at: datetime) -> datetime | None:
+        """The newest slot at or before ``at`` (None if there is none in reach)."""
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        if self.every is not None:
+            step = self.every.total_seconds()
+            return datetime.fromtimestamp((at.timestamp() // step) * step, UTC)
+        assert self.cron is not None
+        return _prev_cron(self.cron, self.zone, at.astimezone(UTC))
+
+    def count_between(self, start: datetime, end: datetime, limit: int) -> int:
+        """How many slots lie in ``(start, end)``, counting at most ``limit``."""
+        if self.every is not None:
+            step = self.every.total_seconds()
+            first = int(start.timestamp() // step) + 1
+            last = int(-(-end.timestamp() // step)) - 1  # below end
+            return max(0, min(limit, last - first + 1))
+        n, t = 0, start
+        while n < limit:
+            t = self.next_after(t)
+            if t >= end:
+                break
+            n += 1
+        return n
+
     def slots_between(self, start: datetime, end: datetime, limit: int = 1000) -> list[datetime]:
-        """Slots in ``(start, end]``, oldest first, at most ``limit`` (the newest kept)."""
+        """Slots in ``(start, end]``, oldest first, at most ``limit`` (the newest kept).
+
+        Walks every slot: for short ranges (tests, previews); the scheduler
+        uses ``latest_at_or_before`` and ``count_between``.
+        """
         out: list[datetime] = []
         t = start
         while True:
@@ -175,7 +204,63 @@ def _instants(naive: datetime, zone: tzinfo, fixed_hour: bool) -> Iterator[datet
     yield naive.replace(tzinfo=zone).astimezone(UTC)
 
 
+# How far a daylight-saving shift can move a wall time (with margin).
+_DST_REACH = timedelta(hours=3)
+
+
+def _steady(zone: tzinfo, start: datetime, end: datetime) -> bool:
+    """True when ``zone`` keeps one UTC offset from ``start - reach`` to ``end + reach``.
+    Comparing the two ends is enough over a day: no zone changes its offset
+    twice within a day and a few hours."""
+    a = (start - _DST_REACH).astimezone(zone).utcoffset()
+    b = (end + _DST_REACH).astimezone(zone).utcoffset()
+    return a == b and (end - start) < timedelta(days=1)
+
+
 def _next_cron(cron: str, zone: tzinfo, after: datetime) -> datetime:
+    local_after = after.astimezone(zone).replace(tzinfo=None)
+    # Fast path: no daylight-saving change near, wall time maps to real time 1:1.
+    naive: datetime = croniter(cron, local_after, day_or=True).get_next(datetime)
+    candidate = naive.replace(tzinfo=zone).astimezone(UTC)
+    if _steady(zone, after, candidate):
+        return candidate
+    return _next_cron_across_dst(cron, zone, after)
+
+
+def _prev_cron(cron: str, zone: tzinfo, at: datetime) -> datetime | None:
+    local_at = at.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    # croniter's get_prev is strictly before its start: start a second later.
+    try:
+        naive: datetime = croniter(cron, local_at + timedelta(seconds=1), day_or=True).get_prev(
+            datetime
+        )
+    except CroniterBadDateError:
+        return None
+    candidate = naive.replace(tzinfo=zone).astimezone(UTC)
+    if candidate <= at and _steady(zone, candidate, at):
+        return candidate
+    return _prev_cron_across_dst(cron, zone, at)
+
+
+def _prev_cron_across_dst(cron: str, zone: tzinfo, at: datetime) -> datetime | None:
+    """The mirror of ``_next_cron_across_dst``: the newest instant at or before ``at``."""
+    fixed_hour = cron.split()[1] != "*"
+    local_at = at.astimezone(zone).replace(tzinfo=None)
+    it = croniter(cron, local_at + _DST_REACH, day_or=True)
+    best: datetime | None = None
+    while True:
+        try:
+            naive: datetime = it.get_prev(datetime)
+        except CroniterBadDateError:
+            return best
+        if best is not None and naive < best.astimezone(zone).replace(tzinfo=None) - _DST_REACH:
+            return best
+        for instant in _instants(naive, zone, fixed_hour):
+            if instant <= at and (best is None or instant > best):
+                best = instant
+
+
+def _next_cron_across_dst(cron: str, zone: tzinfo, after: datetime) -> datetime:
     fixed_hour = cron.split()[1] != "*"
     local_after = after.astimezone(zone).replace(tzinfo=None)
     # Start a little earlier: a gap-shifted or second-fold slot can have an

@@ -14,13 +14,16 @@ from datetime import datetime
 from bgjobs.logic.cron import Schedule
 from bgjobs.models.jobschedule import ConcurrencyPolicy, JobScheduleSpec, JobScheduleStatus
 
+# Missed slots are counted for the MissedSchedule event up to this many.
+MISSED_COUNTED = 10
+
 
 @dataclass
 class Plan:
     run_slot: datetime | None = None  # create the job for this slot
     last_schedule_time: datetime | None = None  # the newest slot considered
     next_time: datetime | None = None  # wake up then (None: nothing to wait for)
-    missed: int = 0  # older slots that were not run
+    missed: int = 0  # slots not run; over MISSED_COUNTED means "more than that"
     too_late: bool = False  # the newest missed slot is past startingDeadlineSeconds
     forbidden: bool = False  # skipped: a job still runs and the policy is Forbid
     replace: list[str] = field(default_factory=list)  # active jobs to cancel first
@@ -41,22 +44,23 @@ def plan(
     since = status.last_schedule_time or created
     if spec.suspend:
         return Plan(last_schedule_time=status.last_schedule_time)
-    slots = schedule.slots_between(since, now)
-    if not slots:
+    # Constant time whatever the gap: the newest due slot, and how many older
+    # ones were missed (counted up to MISSED_COUNTED).
+    latest = schedule.latest_at_or_before(now)
+    if latest is None or latest <= since:
         return Plan(
             last_schedule_time=status.last_schedule_time,
             next_time=schedule.next_after(max(since, now)),
         )
-    latest = slots[-1]
     out = Plan(
         last_schedule_time=latest,
         next_time=schedule.next_after(now),
-        missed=len(slots) - 1,
+        missed=schedule.count_between(since, latest, limit=MISSED_COUNTED + 1),
     )
     deadline = spec.starting_deadline_seconds
     if deadline is not None and (now - latest).total_seconds() > deadline:
         out.too_late = True
-        out.missed = len(slots)
+        out.missed += 1
         return out
     if active and spec.concurrency_policy == ConcurrencyPolicy.FORBID:
         out.forbidden = True
@@ -65,3 +69,8 @@ def plan(
         out.replace = list(active)
     out.run_slot = latest
     return out
+
+
+def missed_text(missed: int) -> str:
+    """``missed`` for people: counting stopped at MISSED_COUNTED."""
+    return f"over {MISSED_COUNTED}" if missed > MISSED_COUNTED else str(missed)

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from bgjobs import API_GROUP, metrics
 from bgjobs.k8s import Conflict, Kube
 from bgjobs.logic.cron import ScheduleError, parse_schedule
-from bgjobs.logic.schedule import plan
+from bgjobs.logic.schedule import missed_text, plan
 from bgjobs.manifests.scheduled_job import (
     LABEL_SCHEDULE,
     run_now_job_name,
@@ -179,7 +179,7 @@ class ScheduleReconciler:
                 body,
                 type_="Warning",
                 reason="MissedSchedule",
-                message=f"skipped {step.missed} missed run(s): {why}",
+                message=f"skipped {missed_text(step.missed)} missed run(s): {why}",
             )
         if step.forbidden:
             self.kube.emit(
