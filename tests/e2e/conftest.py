@@ -216,10 +216,12 @@ class Release:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [kubectl(), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=300, input=stdin,
         )  # fmt: skip
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")

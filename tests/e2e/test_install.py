@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import RELEASE, SYSTEM, Peers, Release
 from tests.support.bgjobs import Jobs, bgjob, status
+from tests.support.poll import eventually
 
 
 def get_json(release: Release, *args: str) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def scrape(url: str) -> str:
         return text
 
 
-def test_operator_runs_in_cluster_with_only_the_charts_rbac(release: Release) -> None:
+async def test_operator_runs_in_cluster_with_only_the_charts_rbac(release: Release) -> None:
     (pod,) = release.operator_pods()
     spec = pod["spec"]
     assert spec["serviceAccountName"] == RELEASE
@@ -37,9 +39,14 @@ def test_operator_runs_in_cluster_with_only_the_charts_rbac(release: Release) ->
     assert not any(e["name"] == "KUBECONFIG" for e in container.get("env", []))
     mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
     assert "/var/run/secrets/kubernetes.io/serviceaccount" in mounts
-    logs = release.kubectl("logs", "-n", SYSTEM, pod["metadata"]["name"]).stdout
+
+    async def started() -> str | None:
+        # Redis may come up after the operator: it retries until then.
+        logs = release.kubectl("logs", "-n", SYSTEM, pod["metadata"]["name"]).stdout
+        return logs if "rebuilt the Redis index" in logs else None
+
+    logs = await eventually(started, within=120, what="the operator to reach Redis")
     assert "registry loaded from ConfigMap" in logs
-    assert "rebuilt the Redis index" in logs
     assert "Forbidden" not in logs, "the chart's RBAC is missing something the operator uses"
     # Exactly the rights the chart renders: nothing it doesn't ask for.
     sa = f"system:serviceaccount:{SYSTEM}:{RELEASE}"
@@ -129,3 +136,33 @@ async def test_a_namespaced_install_needs_nothing_cluster_wide(
     (pod,) = release.operator_pods()
     logs = release.kubectl("logs", "-n", SYSTEM, pod["metadata"]["name"]).stdout
     assert "Forbidden" not in logs, logs[-3000:]
+
+
+async def test_a_job_made_invalid_by_a_registry_change_can_still_be_controlled(
+    release: Release, jobs: Jobs
+) -> None:
+    """After the payload cap is lowered under a waiting job, the webhook still
+    lets it be labelled, cancelled and deleted; it only refuses new work."""
+    later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    payload = {"text": "x" * 2000}
+    await jobs.create(bgjob("waiting", "notifications", payload=payload, runAt=later))
+    release.ensure(maxPayloadBytes=1024)
+
+    ns = jobs.namespace
+    new = json.dumps(bgjob("new", "notifications", payload=payload))
+
+    async def new_work_refused() -> str | None:
+        # The webhook fails open (Ignore) until the new operator serves it.
+        tried = release.kubectl("create", "-n", ns, "-f", "-", "--dry-run=server",
+                                check=False, stdin=new)  # fmt: skip
+        return tried.stderr if tried.returncode != 0 else None
+
+    refused = await eventually(new_work_refused, within=60, what="the lowered cap enforced")
+    assert "over the 1024-byte cap" in refused, refused
+    # Each of these would be refused if the webhook judged the old payload again.
+    release.kubectl("label", "bgj", "waiting", "-n", ns, "team=payments")
+    cancelled = await jobs.patch("waiting", {"spec": {"cancel": True}})
+    assert cancelled["spec"]["cancel"] is True
+    assert cancelled["metadata"]["labels"]["team"] == "payments"
+    release.kubectl("delete", "bgj", "waiting", "-n", ns, "--wait=true", "--timeout=60s")
+    assert await jobs.get("waiting") is None

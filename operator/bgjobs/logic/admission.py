@@ -8,6 +8,7 @@ checks as its fallback (a job that slips through ends ``InvalidSpec``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +17,31 @@ from bgjobs.logic.cron import ScheduleError, parse_schedule
 from bgjobs.logic.validation import InvalidSpec, parse_spec
 from bgjobs.models.jobschedule import JobScheduleSpec
 from bgjobs.models.registry import Registry, format_errors
+
+# Spec fields a user changes on an existing object to control it, never to
+# define new work: an UPDATE touching only these is not judged again, so that
+# a job whose type was since removed (or whose payload is over a since-lowered
+# cap) can still be cancelled, and a schedule still be suspended.
+CONTROL_FIELDS = {"backgroundjobs": {"cancel", "ttlAfterFinished"}, "jobschedules": {"suspend"}}
+
+
+def needs_judging(
+    plural: str,
+    operation: str | None,
+    old_spec: Mapping[str, Any] | None,
+    new_spec: Mapping[str, Any] | None,
+) -> bool:
+    """Whether this admission request defines work the webhook must check:
+    CREATE, and UPDATEs that change the spec beyond its control fields.
+    Metadata-, status- and finalizer-only updates leave the spec as it was."""
+    if operation == "CREATE":
+        return True
+    if operation != "UPDATE":
+        return False
+    control = CONTROL_FIELDS.get(plural, set())
+    old = {k: v for k, v in (old_spec or {}).items() if k not in control}
+    new = {k: v for k, v in (new_spec or {}).items() if k not in control}
+    return old != new
 
 
 def check_backgroundjob(spec: dict[str, Any] | None, registry: Registry) -> str | None:
