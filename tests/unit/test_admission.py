@@ -18,6 +18,8 @@ JOB = {"type": "email", "payload": {"to": "a@example.org"}}
         # Controlling an existing job: cancel it, or keep it longer.
         ("backgroundjobs", "UPDATE", JOB, {**JOB, "cancel": True}, False),
         ("backgroundjobs", "UPDATE", JOB, {**JOB, "ttlAfterFinished": "1h"}, False),
+        # Un-cancelling resumes work: judged.
+        ("backgroundjobs", "UPDATE", {**JOB, "cancel": True}, {**JOB, "cancel": False}, True),
         # Changing the work itself is judged again.
         ("backgroundjobs", "UPDATE", JOB, {**JOB, "type": "emial"}, True),
         ("backgroundjobs", "UPDATE", JOB, {**JOB, "payload": {"to": "b@example.org"}}, True),
@@ -25,6 +27,9 @@ JOB = {"type": "email", "payload": {"to": "a@example.org"}}
         ("jobschedules", "UPDATE", {"schedule": "@daily"}, {"schedule": "@daily", "suspend": True},
          False),
         ("jobschedules", "UPDATE", {"schedule": "@daily"}, {"schedule": "@hourly"}, True),
+        # Resuming a schedule starts new work: judged.
+        ("jobschedules", "UPDATE", {"schedule": "@daily", "suspend": True},
+         {"schedule": "@daily", "suspend": False}, True),
     ],
 )  # fmt: skip
 def test_only_what_defines_work_is_judged(

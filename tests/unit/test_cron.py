@@ -1,5 +1,6 @@
 """Next-run computation, table-driven with fixed instants (no real clock)."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -179,3 +180,19 @@ def test_a_slot_exactly_at_the_instant_is_the_latest() -> None:
     assert schedule.latest_at_or_before(nine - timedelta(microseconds=1)) == nine - timedelta(
         days=1
     )
+
+
+def test_every_with_a_fraction_of_a_second_keeps_exact_slots() -> None:
+    """Slot arithmetic in whole microseconds (floats misplaced slots of 1.1s)."""
+    schedule = parse_schedule("@every 1.1s", "UTC")
+    start = utc(2026, 6, 1)
+    slots = schedule.slots_between(start, start + timedelta(seconds=60))
+    assert len(slots) == 55
+    assert all(schedule.latest_at_or_before(s) == s for s in slots)
+    assert all(schedule.next_after(a) == b for a, b in itertools.pairwise(slots))
+    assert schedule.count_between(slots[0], slots[-1], limit=100) == len(slots) - 2
+
+
+def test_a_rare_but_real_date_is_not_refused() -> None:
+    """A fifth Monday of February happens (2016, 2044): not 'never fires'."""
+    assert parse_schedule("0 0 * 2 1#5", "UTC").next_after(utc(2026, 6, 1)) == utc(2044, 2, 29)

@@ -18,11 +18,13 @@ from bgjobs.logic.validation import InvalidSpec, parse_spec
 from bgjobs.models.jobschedule import JobScheduleSpec
 from bgjobs.models.registry import Registry, format_errors
 
-# Spec fields a user changes on an existing object to control it, never to
-# define new work: an UPDATE touching only these is not judged again, so that
-# a job whose type was since removed (or whose payload is over a since-lowered
-# cap) can still be cancelled, and a schedule still be suspended.
-CONTROL_FIELDS = {"backgroundjobs": {"cancel", "ttlAfterFinished"}, "jobschedules": {"suspend"}}
+# Spec changes that only stop or keep existing work, never define new work:
+# an UPDATE making only these is not judged again, so that a job whose type
+# was since removed (or whose payload is over a since-lowered cap) can still
+# be cancelled, and a schedule still be suspended. Turning them back (cancel
+# or suspend to false) resumes work, and is judged.
+STOPPING = {"backgroundjobs": {"cancel"}, "jobschedules": {"suspend"}}
+KEEPING = {"backgroundjobs": {"ttlAfterFinished"}, "jobschedules": set[str]()}
 
 
 def needs_judging(
@@ -32,15 +34,20 @@ def needs_judging(
     new_spec: Mapping[str, Any] | None,
 ) -> bool:
     """Whether this admission request defines work the webhook must check:
-    CREATE, and UPDATEs that change the spec beyond its control fields.
+    CREATE, and UPDATEs that change the spec other than by stopping it.
     Metadata-, status- and finalizer-only updates leave the spec as it was."""
     if operation == "CREATE":
         return True
     if operation != "UPDATE":
         return False
-    control = CONTROL_FIELDS.get(plural, set())
-    old = {k: v for k, v in (old_spec or {}).items() if k not in control}
-    new = {k: v for k, v in (new_spec or {}).items() if k not in control}
+    old, new = dict(old_spec or {}), dict(new_spec or {})
+    for name in STOPPING.get(plural, set()):
+        if new.get(name) and not old.get(name):  # stopping: fine whatever else holds
+            old.pop(name, None)
+            new.pop(name, None)
+    for name in KEEPING.get(plural, set()):
+        old.pop(name, None)
+        new.pop(name, None)
     return old != new
 
 

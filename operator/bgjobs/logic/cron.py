@@ -40,6 +40,9 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 MIN_EVERY = timedelta(seconds=1)
+# @every slots are whole multiples of the interval since this instant, in
+# exact (microsecond) arithmetic: floats misplace slots of e.g. 1.1s.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ScheduleError(ValueError):
@@ -59,10 +62,7 @@ class Schedule:
         if after.tzinfo is None:
             raise ValueError("after must be timezone-aware")
         if self.every is not None:
-            step = self.every.total_seconds()
-            epoch = after.timestamp()
-            k = int(epoch // step) + 1
-            return datetime.fromtimestamp(k * step, UTC)
+            return _EPOCH + ((after - _EPOCH) // self.every + 1) * self.every
         assert self.cron is not None
         return _next_cron(self.cron, self.zone, after.astimezone(UTC))
 
@@ -71,17 +71,15 @@ class Schedule:
         if at.tzinfo is None:
             raise ValueError("at must be timezone-aware")
         if self.every is not None:
-            step = self.every.total_seconds()
-            return datetime.fromtimestamp((at.timestamp() // step) * step, UTC)
+            return _EPOCH + ((at - _EPOCH) // self.every) * self.every
         assert self.cron is not None
         return _prev_cron(self.cron, self.zone, at.astimezone(UTC))
 
     def count_between(self, start: datetime, end: datetime, limit: int) -> int:
         """How many slots lie in ``(start, end)``, counting at most ``limit``."""
         if self.every is not None:
-            step = self.every.total_seconds()
-            first = int(start.timestamp() // step) + 1
-            last = int(-(-end.timestamp() // step)) - 1  # below end
+            first = (start - _EPOCH) // self.every + 1
+            last = -((_EPOCH - end) // self.every) - 1  # the last one below end
             return max(0, min(limit, last - first + 1))
         n, t = 0, start
         while n < limit:
@@ -143,16 +141,16 @@ def parse_schedule(expression: str, time_zone: str | None = "UTC") -> Schedule:
     return Schedule(text, zone, cron=cron)
 
 
-# February 29 recurs at most 8 years apart (2096 to 2104): a longer search
-# that finds nothing means never.
-_LONGEST_GAP_YEARS = 9
+# How far to search for a first match: croniter's own default, long enough
+# for the rarest real dates (a fifth Monday in February: 2016, 2044).
+_SEARCH_YEARS = 50
 
 
 def _fires(cron: str) -> bool:
     """Whether the expression matches any real date (``0 0 30 2 *`` does not)."""
     try:
         croniter(
-            cron, datetime(2000, 1, 1), day_or=True, max_years_between_matches=_LONGEST_GAP_YEARS
+            cron, datetime(2000, 1, 1), day_or=True, max_years_between_matches=_SEARCH_YEARS
         ).get_next(datetime)
     except CroniterBadDateError:
         return False
