@@ -23,7 +23,6 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +154,6 @@ class HeldReceiver:
                 return len(self.keys) >= count
 
         await eventually(enough, within=120, what=f"{count} deliveries held at the receiver")
-
-
-def at(value: str) -> datetime:
-    """A timestamp of the API (RFC 3339, Z)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def env_list(**env: str) -> list[dict[str, str]]:

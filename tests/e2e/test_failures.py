@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from datetime import datetime
 from typing import Any
 
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from tests.e2e.conftest import TINY_MEMORY, Peers, Release, at
+from tests.e2e.conftest import TINY_MEMORY, Peers, Release
 from tests.support.bgjobs import Jobs, bgjob, status
 from tests.support.http_peer import Seen
 from tests.support.pods import watching_pods
@@ -67,7 +68,9 @@ async def test_a_failure_is_retried_with_backoff_then_succeeds(
     assert "503" in st["attempts"][0]["message"]
     # Backoff 2s then 4s (timestamps have whole seconds: allow one off).
     gaps = [
-        (at(nxt["startedAt"]) - at(prev["finishedAt"])).total_seconds()
+        (
+            datetime.fromisoformat(nxt["startedAt"]) - datetime.fromisoformat(prev["finishedAt"])
+        ).total_seconds()
         for prev, nxt in itertools.pairwise(st["attempts"])
     ]
     assert gaps[0] >= 1, gaps
