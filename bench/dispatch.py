@@ -231,7 +231,17 @@ async def main_async(args: argparse.Namespace) -> None:
             )
             work: dict[str, Any] = {}
             if args.nodes == "real":
-                work = {"image": BUSYBOX_IMAGE, "imagePullPolicy": "Never"}
+                # busybox has no USER: run it as nobody, so that the
+                # restricted defaults of attempt pods admit it.
+                work = {
+                    "image": BUSYBOX_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "podSecurityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65534,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                }
             op.write_registry(registry({"work": work}, maxConcurrentJobs=args.max_concurrent))
             op.start()
             try:
