@@ -49,7 +49,7 @@ up() {
   if ! alive "$STATE/operator.pid"; then
     nohup "$PY" -m bgjobs run -n default --registry-file "$ROOT/examples/registry.yaml" \
       --redis-url "redis://127.0.0.1:$(cat "$STATE/redis.port")/0" \
-      --metrics-port 9108 --liveness http://127.0.0.1:9109/healthz \
+      --metrics-port 9108 --health-port 9109 \
       >> "$STATE/operator.log" 2>&1 &
     echo $! > "$STATE/operator.pid"
     log "operator started (log: .cluster/operator.log, metrics: http://127.0.0.1:9108/metrics)"

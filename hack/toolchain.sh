@@ -2,7 +2,8 @@
 # Builds, once, the binaries the local test cluster needs and caches them
 # outside git: kube-apiserver, kube-controller-manager, kube-scheduler and
 # kubectl from the k8s.io/kubernetes Go module, etcd from a wrapper module
-# around etcdmain, kwok/kwokctl and helm with `go install`. With --node, also
+# around etcdmain, kwok/kwokctl, helm and toxiproxy-server (the tests' fault
+# injector) with `go install`. With --node, also
 # what the real node needs (hack/node.sh): kubelet and kube-proxy from the same
 # module, CoreDNS and rancher's local-path-provisioner with `go install`.
 #
@@ -18,7 +19,7 @@
 #   KUBE_APISERVER_BINARY, KUBE_CONTROLLER_MANAGER_BINARY,
 #   KUBE_SCHEDULER_BINARY, KUBECTL_BINARY, ETCD_BINARY, KWOK_BINARY,
 #   KWOKCTL_BINARY, HELM_BINARY, KUBELET_BINARY, KUBE_PROXY_BINARY,
-#   COREDNS_BINARY, LOCAL_PATH_PROVISIONER_BINARY
+#   COREDNS_BINARY, LOCAL_PATH_PROVISIONER_BINARY, TOXIPROXY_BINARY
 #                           use this binary instead of building it
 # A binary already on PATH is used when it reports the pinned version line
 # (Kubernetes 1.34, etcd 3.5, kwok, helm v3).
@@ -30,6 +31,7 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.12.4}"
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
+TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.12.0}"
 
 CACHE="${BGJOBS_CACHE:-$HOME/.cache/bgjobs}"
 BIN="$CACHE/bin"
@@ -183,6 +185,8 @@ go_install() {
   mkdir -p "$out"
   GOBIN="$out" go install -trimpath -ldflags "${LDFLAGS:--s -w}" "$pkg@$version" 2>&1 \
     | { grep -v '^go: downloading' || true; }
+  local built="$out/${pkg##*/}"  # go install names the binary after the package
+  [[ "$built" == "$out/$name" || ! -x "$built" ]] || mv "$built" "$out/$name"
   [[ -x "$out/$name" ]] || { echo "toolchain: go install of $pkg@$version failed" >&2; exit 1; }
   link "$name" "$out/$name"
   log "$name $version: built in $(elapsed "$t")"
@@ -197,6 +201,9 @@ LDFLAGS="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.
   go_install kwokctl KWOKCTL_BINARY "kwok" sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION" "$CACHE/kwok-$KWOK_VERSION" --version
 LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
   go_install helm HELM_BINARY "v3\\." helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE/helm-$HELM_VERSION" version --short
+LDFLAGS="-s -w -X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
+  go_install toxiproxy-server TOXIPROXY_BINARY "${TOXIPROXY_VERSION#v}" \
+  github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION" "$CACHE/toxiproxy-$TOXIPROXY_VERSION" --version
 if ((NODE)); then
   go_install coredns COREDNS_BINARY "CoreDNS-${COREDNS_VERSION#v}" github.com/coredns/coredns \
     "$COREDNS_VERSION" "$CACHE/coredns-$COREDNS_VERSION" -version

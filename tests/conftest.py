@@ -145,9 +145,13 @@ def run_operator(
             kubeconfig=cluster.kubeconfig,
             registry_configmap=kwargs.get("registry_configmap"),
             extra_args=kwargs.get("extra_args"),
+            env=kwargs.get("env"),
         )
-        op.write_registry(registry_doc if registry_doc is not None else registry())
-        op.start()
+        if "kubeconfig" in kwargs:
+            op.kubeconfig = kwargs["kubeconfig"]
+        if not kwargs.get("no_registry"):
+            op.write_registry(registry_doc if registry_doc is not None else registry())
+        op.start(**{k: kwargs[k] for k in ("timeout", "ready") if k in kwargs})
         started.append(op)
         return op
 

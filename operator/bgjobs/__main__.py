@@ -17,7 +17,7 @@ examples:
   # in the cluster (what the Helm chart runs)
   bgjobs run --registry-configmap bgjobs/bgjobs-registry --all-namespaces --log-format json
 
-Every flag has a BGJOBS_* environment variable (see --help of each flag).
+A flag's environment variable, where it has one, is named in its help.
 """
 
 
@@ -67,23 +67,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.metrics_port,
         help="BGJOBS_METRICS_PORT, 0 = off (%(default)s)",
     )
-    run.add_argument(
-        "--liveness",
-        default="http://0.0.0.0:8081/healthz",
-        help="kopf liveness endpoint, '' = off (%(default)s)",
-    )
     run.add_argument("--workers", type=int, default=env.workers, help="BGJOBS_WORKERS")
     run.add_argument(
-        "--peering",
-        default=None,
-        help="kopf peering object name for several replicas (default: standalone)",
+        "--health-port",
+        type=int,
+        default=env.health_port,
+        help="serve /healthz (liveness) and /readyz (readiness) here, 0 = off; "
+        "BGJOBS_HEALTH_PORT (%(default)s)",
     )
-    run.add_argument("--priority", type=int, default=0, help="kopf peering priority")
     run.add_argument(
+        "--unhealthy-after",
+        type=float,
+        default=env.unhealthy_after,
+        metavar="SECONDS",
+        help="a loop failing this long without a good pass fails /healthz; "
+        "BGJOBS_UNHEALTHY_AFTER (%(default)s)",
+    )
+    run.add_argument(
+        "--api-timeout",
+        type=float,
+        default=env.api_timeout,
+        metavar="SECONDS",
+        help="deadline of one Kubernetes API request; BGJOBS_API_TIMEOUT (%(default)s)",
+    )
+    run.add_argument(
+        "--redis-timeout",
+        type=float,
+        default=env.redis_timeout,
+        metavar="SECONDS",
+        help="deadline of one Redis command; BGJOBS_REDIS_TIMEOUT (%(default)s)",
+    )
+    lead = run.add_argument_group("leader election (several replicas)")
+    lead.add_argument(
         "--leader-elect",
         default=env.leader_elect,
         metavar="NAMESPACE/NAME",
-        help="several replicas: only the holder of this Lease dispatches (BGJOBS_LEADER_ELECT)",
+        help="only the holder of this Lease dispatches and schedules; BGJOBS_LEADER_ELECT",
+    )
+    lead.add_argument(
+        "--lease-duration",
+        type=float,
+        default=env.lease_duration,
+        metavar="SECONDS",
+        help="a standby takes a Lease unchanged this long; BGJOBS_LEASE_DURATION (%(default)s)",
+    )
+    lead.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=env.renew_deadline,
+        metavar="SECONDS",
+        help="a leader that cannot renew this long stops; BGJOBS_RENEW_DEADLINE (%(default)s)",
+    )
+    lead.add_argument(
+        "--retry-period",
+        type=float,
+        default=env.retry_period,
+        metavar="SECONDS",
+        help="time between renewals and acquire attempts; BGJOBS_RETRY_PERIOD (%(default)s)",
     )
     hook = run.add_argument_group("admission webhook (off unless --webhook-port)")
     hook.add_argument(
@@ -131,6 +171,13 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         kubeconfig=env.kubeconfig,
         leader_elect=args.leader_elect,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        api_timeout=args.api_timeout,
+        redis_timeout=args.redis_timeout,
+        health_port=args.health_port,
+        unhealthy_after=args.unhealthy_after,
         webhook_port=args.webhook_port,
         webhook_addr=args.webhook_addr,
         webhook_host=args.webhook_host,
@@ -139,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         webhook_ca=args.webhook_ca,
         webhook_manage=args.webhook_manage,
     )
+    settings.check()
     kopf_app.CONFIG = settings
     if settings.webhook_port:  # kopf refuses admission handlers without a server
         from bgjobs.handlers import admission  # noqa: F401
@@ -151,12 +199,11 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     kopf.run(
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        priority=args.priority,
+        # One election mechanism: our Lease (--leader-elect), which fences the
+        # dispatcher. kopf's peering would only pause kopf's own handlers.
+        standalone=True,
         namespaces=namespaces,
         clusterwide=not namespaces,
-        liveness_endpoint=args.liveness or None,
     )
     return 0
 
@@ -169,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args)
+        try:
+            return run(args)
+        except SettingsError as exc:
+            print(f"bgjobs: {exc}", file=sys.stderr)
+            return 2
     parser.print_help()
     return 2
 

@@ -34,3 +34,12 @@ SCHEDULE_LAG = Histogram(
     "From a JobSchedule slot to its BackgroundJob being created",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+INTERNAL_ERRORS = Counter(
+    "bgjobs_internal_errors",
+    "Unexpected failures of a supervised loop of the operator (each restarts it)",
+    ["loop"],
+)
+LEADING = Gauge(
+    "bgjobs_leading",
+    "1 while this replica dispatches and schedules (it holds the Lease, or runs alone)",
+)

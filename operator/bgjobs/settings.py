@@ -29,6 +29,19 @@ def _env_int(name: str, default: int) -> int:
         raise SettingsError(f"{name}: expected a whole number, got {raw!r}{hint}") from None
 
 
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be more than 0 seconds, got {raw!r}")
+    return value
+
+
 @dataclass
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -45,6 +58,19 @@ class Settings:
     kubeconfig: str | None = None
     #: ``namespace/name`` of a Lease: only its holder dispatches (several replicas).
     leader_elect: str | None = None
+    #: Leader election timing, as client-go's: a standby takes a Lease that has
+    #: not changed for ``lease_duration``; a leader that cannot renew within
+    #: ``renew_deadline`` stops working; renewals are tried every ``retry_period``.
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    #: Deadline of one Kubernetes API request, and of one Redis command.
+    api_timeout: float = 30.0
+    redis_timeout: float = 10.0
+    #: /healthz (liveness) and /readyz (readiness) port; 0 = off.
+    health_port: int = 8081
+    #: A supervised loop failing without a healthy pass for this long fails liveness.
+    unhealthy_after: float = 60.0
     #: Admission webhook (0 = off); see bgjobs.webhook.
     webhook_port: int = 0
     webhook_addr: str = "0.0.0.0"
@@ -68,6 +94,13 @@ class Settings:
             workers=_env_int("BGJOBS_WORKERS", cls.workers),
             kubeconfig=env("KUBECONFIG") or None,
             leader_elect=env("BGJOBS_LEADER_ELECT") or None,
+            lease_duration=_env_seconds("BGJOBS_LEASE_DURATION", cls.lease_duration),
+            renew_deadline=_env_seconds("BGJOBS_RENEW_DEADLINE", cls.renew_deadline),
+            retry_period=_env_seconds("BGJOBS_RETRY_PERIOD", cls.retry_period),
+            api_timeout=_env_seconds("BGJOBS_API_TIMEOUT", cls.api_timeout),
+            redis_timeout=_env_seconds("BGJOBS_REDIS_TIMEOUT", cls.redis_timeout),
+            health_port=_env_int("BGJOBS_HEALTH_PORT", cls.health_port),
+            unhealthy_after=_env_seconds("BGJOBS_UNHEALTHY_AFTER", cls.unhealthy_after),
             webhook_port=_env_int("BGJOBS_WEBHOOK_PORT", 0),
             webhook_addr=env("BGJOBS_WEBHOOK_ADDR", "0.0.0.0"),
             webhook_host=env("BGJOBS_WEBHOOK_HOST") or None,
@@ -77,21 +110,16 @@ class Settings:
             webhook_manage=env("BGJOBS_WEBHOOK_MANAGE") or None,
         )
 
-    def to_env(self) -> dict[str, str]:
-        """The environment that makes :meth:`from_env` return these settings."""
-        out = {
-            "BGJOBS_REDIS_URL": self.redis_url,
-            "BGJOBS_REDIS_PREFIX": self.redis_prefix,
-            "BGJOBS_NAMESPACES": ",".join(self.namespaces),
-            "BGJOBS_METRICS_PORT": str(self.metrics_port),
-            "BGJOBS_WORKERS": str(self.workers),
-        }
-        for key, value in (
-            ("BGJOBS_REDIS_PASSWORD", self.redis_password),
-            ("BGJOBS_REGISTRY_CONFIGMAP", self.registry_configmap),
-            ("BGJOBS_REGISTRY_FILE", self.registry_file),
-            ("KUBECONFIG", self.kubeconfig),
-        ):
-            if value:
-                out[key] = value
-        return out
+    def check(self) -> None:
+        """Refuse combinations that cannot work; the message names the settings."""
+        if not (self.registry_file or self.registry_configmap):
+            raise SettingsError(
+                "no registry: give --registry-configmap NAMESPACE/NAME "
+                "(BGJOBS_REGISTRY_CONFIGMAP) or --registry-file (BGJOBS_REGISTRY_FILE)"
+            )
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise SettingsError(
+                "leader election needs retry period < renew deadline < lease duration "
+                f"(BGJOBS_RETRY_PERIOD {self.retry_period:g}s, BGJOBS_RENEW_DEADLINE "
+                f"{self.renew_deadline:g}s, BGJOBS_LEASE_DURATION {self.lease_duration:g}s)"
+            )

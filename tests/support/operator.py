@@ -6,20 +6,25 @@ again to prove restart safety, exactly as a crashing pod would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.redis_server import free_port
 
 READY_LINE = "rebuilt the Redis index"
 STANDBY_LINE = "standing by for Lease"  # with --leader-elect, before it leads
+SERVING_LINE = "health on :"  # up, though perhaps not ready (no registry, no API server)
 
 
 class OperatorProcess:
@@ -35,6 +40,7 @@ class OperatorProcess:
         kubeconfig: Path,
         registry_configmap: str | None = None,
         extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.namespace = namespace
         self.redis_url = redis_url
@@ -43,10 +49,12 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig
         self.registry_configmap = registry_configmap
         self.extra_args = extra_args or []
+        self.env = env or {}
         self.registry_path = workdir / "registry.yaml"
         OperatorProcess._count += 1
         self.log_path = workdir / f"operator-{OperatorProcess._count}.log"
         self.metrics_port = free_port()
+        self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -55,9 +63,17 @@ class OperatorProcess:
         tmp.write_text(yaml.safe_dump(registry))
         tmp.replace(self.registry_path)  # atomic: the operator never reads half a file
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(
+        self, timeout: float = 30.0, *, ready: tuple[str, ...] = (READY_LINE, STANDBY_LINE)
+    ) -> None:
+        """Start, and return once the log shows one of the ``ready`` lines."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
         args = [
             sys.executable,
             "-m",
@@ -76,8 +92,8 @@ class OperatorProcess:
             self.prefix,
             "--metrics-port",
             str(self.metrics_port),
-            "--liveness",
-            "",
+            "--health-port",
+            str(self.health_port),
             *self.extra_args,
         ]
         self.starts += 1
@@ -91,7 +107,7 @@ class OperatorProcess:
         while time.monotonic() < deadline:
             text = self.log()
             tail = text.split(marker, 1)[-1]
-            if READY_LINE in tail or STANDBY_LINE in tail:
+            if any(line in tail for line in ready):
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{text[-3000:]}")
@@ -111,6 +127,24 @@ class OperatorProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def probe(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET ``/healthz`` or ``/readyz``: (HTTP status, the JSON detail)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}") as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """The current value of one sample on ``/metrics`` (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as resp:
+            text = resp.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == (labels or {}):
+                    return float(sample.value)
+        return 0.0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

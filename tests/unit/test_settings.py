@@ -38,3 +38,37 @@ def test_the_command_exits_2_saying_which_variable(
     assert main(["run", "--help"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("bgjobs: BGJOBS_METRICS_PORT: expected a whole number"), err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("BGJOBS_API_TIMEOUT", "soon", "BGJOBS_API_TIMEOUT: expected a number of seconds"),
+        ("BGJOBS_REDIS_TIMEOUT", "0", "BGJOBS_REDIS_TIMEOUT: must be more than 0 seconds"),
+    ],
+)
+def test_a_bad_duration_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=says):
+        Settings.from_env()
+
+
+def test_leader_election_timing_must_nest(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bgjobs.__main__ import main
+
+    monkeypatch.setenv("BGJOBS_RENEW_DEADLINE", "20")  # longer than the 15 s lease
+    assert main(["run", "--registry-file", "registry.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "retry period < renew deadline < lease duration" in err
+    assert "BGJOBS_RENEW_DEADLINE 20s" in err
+
+
+def test_the_operator_needs_a_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    from bgjobs.__main__ import main
+
+    assert main(["run"]) == 2
+    assert "no registry: give --registry-configmap" in capsys.readouterr().err

@@ -33,8 +33,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    settings.networking.error_backoffs = [1, 2, 5, 10]
+    # Each API request kopf makes is tried again after these pauses (about a
+    # minute in all) before its task gives up: enough for an API server restart.
+    settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
     config = CONFIG or Settings.from_env()
+    config.check()
+    settings.networking.request_timeout = config.api_timeout
+    settings.networking.connect_timeout = min(10.0, config.api_timeout)
     if config.namespaces:
         # Fixed namespaces: nothing cluster-wide to observe (no namespace
         # patterns; the CRDs are there before the operator), so kopf needs no
@@ -53,7 +58,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 manage=config.webhook_manage,
             ),
         )
-    memo.runtime = await Runtime.start(config)
+    if memo.get("runtime") is None:  # kopf runs this again if it ever raised
+        memo.runtime = await Runtime.start(config)
+    # kopf discovers its resources once, right after this handler; an API
+    # server that is down then would leave it with nothing to watch. The
+    # runtime's own loops (and /healthz) are running meanwhile.
+    await memo.runtime.kube.wait_reachable()
 
 
 @kopf.on.cleanup()

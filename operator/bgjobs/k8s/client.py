@@ -16,10 +16,12 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client.rest import RESTClientObject
 
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.models.backgroundjob import PLURAL
@@ -30,6 +32,9 @@ SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 SA_TOKEN = f"{SA_DIR}/token"
 SA_NAMESPACE = f"{SA_DIR}/namespace"
 MERGE = "application/merge-patch+json"
+#: A watch request may stay quiet this long (the server ends it after its
+#: ``timeoutSeconds``, a few minutes); past it the connection is taken as dead.
+WATCH_READ_TIMEOUT = 360.0
 
 
 class KubeError(Exception):
@@ -60,10 +65,69 @@ def _in_cluster() -> bool:
     return os.path.exists(SA_TOKEN)
 
 
+class TimedRESTClient(RESTClientObject):
+    """The client's transport, with a deadline on every request.
+
+    ``kubernetes_asyncio`` waits for ever by default: a half-open connection
+    would hang a reconcile, a Lease renewal or the start-up LIST. Here a
+    request that names no timeout gets ``timeout`` seconds (a watch: a read
+    timeout past the server's own end of the watch), and a connection that
+    fails or times out raises :class:`ApiException` with status 0, so every
+    caller handles it as it handles a refused request.
+    """
+
+    def __init__(self, configuration: client.Configuration, timeout: float) -> None:
+        super().__init__(configuration)
+        self.timeout = timeout
+
+    async def request(  # type: ignore[no-untyped-def]
+        self,
+        method,
+        url,
+        query_params=None,
+        headers=None,
+        body=None,
+        post_params=None,
+        _preload_content=True,
+        _request_timeout=None,
+    ):
+        if _request_timeout is None:
+            watching = any(k == "watch" and v for k, v in query_params or [])
+            _request_timeout = (
+                aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=WATCH_READ_TIMEOUT)
+                if watching
+                else self.timeout
+            )
+        try:
+            return await super().request(
+                method,
+                url,
+                query_params,
+                headers,
+                body,
+                post_params,
+                _preload_content,
+                _request_timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable(exc, method, url) from exc
+
+
+def _unreachable(exc: BaseException, method: str, url: str) -> ApiException:
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    unreachable = ApiException(status=0, reason=f"{method} {url.split('?')[0]}: {reason}")
+    unreachable.body = b""  # the generated client decodes the body of every ApiException
+    return unreachable
+
+
 async def _body(response: Any, what: str) -> bytes:
     """Read a ``_preload_content=False`` response; a non-2xx status raises like the client."""
-    data: bytes = await response.read()
-    response.release()
+    try:
+        data: bytes = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise KubeError(f"{what}: {type(exc).__name__}: {exc}", 0) from exc
+    finally:
+        response.release()
     status = getattr(response, "status", 200)
     if not 200 <= status < 300:
         message = data.decode(errors="replace")
@@ -91,8 +155,17 @@ class Kube:
         self._event_slots = asyncio.Semaphore(16)
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None, *, context: str | None = None) -> Kube:
-        """In a pod: the service account; elsewhere: the kubeconfig (and ``context``)."""
+    async def connect(
+        cls,
+        kubeconfig: str | None = None,
+        *,
+        context: str | None = None,
+        request_timeout: float = 30.0,
+    ) -> Kube:
+        """In a pod: the service account; elsewhere: the kubeconfig (and ``context``).
+
+        Every request gets ``request_timeout`` seconds unless it names its own.
+        """
         cfg = client.Configuration()
         if kubeconfig is None and context is None and _in_cluster():
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
@@ -103,7 +176,10 @@ class Kube:
                 )
             except (config.ConfigException, FileNotFoundError) as exc:
                 raise KubeError(f"no usable kubeconfig: {exc}") from exc
-        return cls(ApiClient(cfg))
+        api = ApiClient(cfg)
+        untimed, api.rest_client = api.rest_client, TimedRESTClient(cfg, request_timeout)
+        await untimed.close()
+        return cls(api)
 
     @staticmethod
     def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
@@ -122,6 +198,22 @@ class Kube:
             if ctx.get("name") == name:
                 return str((ctx.get("context") or {}).get("namespace") or "default")
         return "default"
+
+    async def wait_reachable(self, *, max_delay: float = 10.0) -> None:
+        """Return once the API server answers; until then, log and try again."""
+        delay = 0.5
+        while True:
+            try:
+                await client.VersionApi(self.api).get_code()
+                return
+            except ApiException as exc:
+                log.warning(
+                    "the API server does not answer (%s); trying again in %.1fs",
+                    exc.reason or exc.status,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
 
     async def close(self) -> None:
         if self._events:

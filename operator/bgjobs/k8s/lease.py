@@ -1,10 +1,19 @@
-"""Leader election with a coordination.k8s.io/v1 Lease, for several operator replicas.
+"""Leader election with a coordination.k8s.io/v1 Lease, as client-go does it.
 
-Only the holder of the Lease runs the work queue and the dispatcher; the
-others wait (watch events still reach them, so a new leader starts warm).
-A leader that cannot renew in time exits, and Kubernetes restarts it as a
-standby: two replicas are never active at once for longer than the renew
-deadline, and deterministic names make that overlap harmless anyway.
+Only the holder of the Lease dispatches and schedules; the other replicas
+stand by (watch events still reach them, so a new leader starts warm).
+
+- A standby takes the Lease only when its record (holder, renew time,
+  transitions) has not changed for ``lease_duration`` *as measured on this
+  replica's monotonic clock since it last saw the record change*. The
+  holder's ``renewTime`` is never compared with the local clock, so clock
+  skew between nodes does not matter.
+- The leader renews every ``retry_period``. Any failure counts: a refusal, a
+  5xx, a reset connection, a timeout (each call is cut at the time left). A
+  leader that has not renewed within ``renew_deadline`` stops leading, which
+  is before any standby can take the Lease (``renew_deadline <
+  lease_duration``).
+- ``release`` gives the Lease up on a clean stop, after the work has stopped.
 """
 
 from __future__ import annotations
@@ -13,8 +22,10 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -22,8 +33,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 15
-RENEW_EVERY = 5.0
+
+@dataclass(frozen=True)
+class Timing:
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
 
 def identity() -> str:
@@ -34,6 +49,17 @@ def _fmt(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _record(spec: Any) -> tuple[object, ...]:
+    """What must change for a standby to see the holder as alive."""
+    return (
+        spec.holder_identity,
+        spec.lease_duration_seconds,
+        spec.acquire_time,
+        spec.renew_time,
+        spec.lease_transitions,
+    )
+
+
 class LeaderElector:
     def __init__(
         self,
@@ -42,137 +68,150 @@ class LeaderElector:
         name: str,
         *,
         me: str | None = None,
+        timing: Timing = Timing(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coord = client.CoordinationV1Api(api)
         self.namespace, self.name = namespace, name
         self.me = me or identity()
-        self.clock = clock
+        self.timing = timing
+        self.clock = clock  # only written into the Lease, for people to read
+        self.monotonic = monotonic  # every decision uses this one
         self.leading = False
+        self.holder: str | None = None  # as last observed
+        self._observed: tuple[object, ...] | None = None
+        self._observed_at = 0.0
 
-    def _spec(self, now: datetime, transitions: int, acquired: datetime) -> dict[str, Any]:
+    @property
+    def where(self) -> str:
+        return f"Lease {self.namespace}/{self.name}"
+
+    def _spec(self, transitions: int, acquired: datetime) -> dict[str, Any]:
         return {
             "holderIdentity": self.me,
-            "leaseDurationSeconds": LEASE_SECONDS,
+            "leaseDurationSeconds": max(1, round(self.timing.lease_duration)),
             "acquireTime": _fmt(acquired),
-            "renewTime": _fmt(now),
+            "renewTime": _fmt(self.clock()),
             "leaseTransitions": transitions,
         }
 
-    async def try_acquire(self) -> bool:
-        """One attempt to take or renew the Lease; True while this process leads."""
-        now = self.clock()
+    def _observe(self, lease: Any) -> None:
+        record = _record(lease.spec)
+        if record != self._observed:
+            self._observed, self._observed_at = record, self.monotonic()
+        self.holder = lease.spec.holder_identity
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One attempt to take or renew the Lease; True while this replica holds it.
+
+        Raises :class:`ApiException` when the API server cannot be asked
+        (status 0 for a connection failure or a timeout).
+        """
         try:
             lease = await self.coord.read_namespaced_lease(self.name, self.namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            body = {"metadata": {"name": self.name}, "spec": self._spec(now, 0, now)}
+            now = self.clock()
+            body = {"metadata": {"name": self.name}, "spec": self._spec(0, now)}
             try:
-                await self.coord.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
-                return True
+                created = await self.coord.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
             except ApiException as create_exc:
                 if create_exc.status == 409:
                     return False
                 raise
+            self._observe(created)
+            return True
+        self._observe(lease)
         spec = lease.spec
-        holder = spec.holder_identity
-        renewed = spec.renew_time or spec.acquire_time
-        duration = timedelta(seconds=spec.lease_duration_seconds or LEASE_SECONDS)
-        expired = not holder or renewed is None or now > renewed + duration
-        if holder != self.me and not expired:
-            return False
-        transitions = (spec.lease_transitions or 0) + (0 if holder == self.me else 1)
-        acquired = spec.acquire_time if holder == self.me and spec.acquire_time else now
-        lease_body = {
-            "metadata": {
-                "name": self.name,
-                "resourceVersion": lease.metadata.resource_version,
-            },
-            "spec": self._spec(now, transitions, acquired),
+        mine = spec.holder_identity == self.me
+        duration = spec.lease_duration_seconds or self.timing.lease_duration
+        if spec.holder_identity and not mine and self.monotonic() < self._observed_at + duration:
+            return False  # held, and renewed within the duration as we saw it
+        transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
+        acquired = spec.acquire_time if mine and spec.acquire_time else self.clock()
+        body = {
+            "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
+            "spec": self._spec(transitions, acquired),
         }
         try:
-            await self.coord.replace_namespaced_lease(
-                self.name,
-                self.namespace,
-                lease_body,  # type: ignore[arg-type]
-            )
+            replaced = await self.coord.replace_namespaced_lease(self.name, self.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status == 409:  # someone else renewed or took it first
                 return False
             raise
+        self._observe(replaced)
         return True
 
-    async def _held_by_other(self) -> bool:
+    async def _attempt(self, budget: float) -> bool:
+        """``try_acquire_or_renew`` cut at ``budget`` seconds; any failure is False."""
         try:
-            lease = await self.coord.read_namespaced_lease(self.name, self.namespace)
-        except ApiException:
-            return False
-        return bool(lease.spec.holder_identity) and lease.spec.holder_identity != self.me
+            return await asyncio.wait_for(self.try_acquire_or_renew(), max(budget, 0.001))
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            log.warning("%s: no answer within %.1fs", self.where, budget)
+        except ApiException as exc:
+            log.warning("%s: %s", self.where, exc.reason or exc.status)
+        except Exception:
+            log.exception("%s: unexpected failure", self.where)
+        return False
+
+    async def acquire(self) -> None:
+        """Return once this replica holds the Lease."""
+        while True:
+            if await self._attempt(self.timing.renew_deadline):
+                break
+            await asyncio.sleep(self.timing.retry_period)
+        self.leading = True
+        log.info("leading: holding %s as %s", self.where, self.me)
+
+    async def keep_leading(self) -> str:
+        """Renew every retry period; return (saying why) once leadership is lost:
+        a renewal failed for the whole renew deadline, or another replica holds it."""
+        while True:
+            await asyncio.sleep(self.timing.retry_period)
+            deadline = self.monotonic() + self.timing.renew_deadline
+            while not await self._attempt(deadline - self.monotonic()):
+                if self.holder not in (None, self.me):
+                    why = f"{self.holder} holds it now"
+                    break
+                left = deadline - self.monotonic()
+                if left <= 0:
+                    why = f"not renewed within the renew deadline ({self.timing.renew_deadline:g}s)"
+                    break
+                await asyncio.sleep(min(self.timing.retry_period, left))
+            else:
+                continue
+            self.leading = False
+            log.error("lost %s: %s; stopping work", self.where, why)
+            return why
 
     async def release(self) -> None:
         """Give the Lease up on a clean stop, so a standby takes over at once."""
         if not self.leading:
             return
-        try:
-            lease = await self.coord.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec.holder_identity == self.me:
-                body = {
-                    "metadata": {
-                        "name": self.name,
-                        "resourceVersion": lease.metadata.resource_version,
-                    },
-                    "spec": {
-                        "holderIdentity": None,
-                        "leaseDurationSeconds": LEASE_SECONDS,
-                        "leaseTransitions": lease.spec.lease_transitions or 0,
-                    },
-                }
-                await self.coord.replace_namespaced_lease(
-                    self.name,
-                    self.namespace,
-                    body,  # type: ignore[arg-type]
-                )
-        except ApiException as exc:
-            log.warning("releasing the Lease: %s", exc.reason)
         self.leading = False
-
-    async def wait_for_leadership(self) -> None:
-        while True:
-            try:
-                if await self.try_acquire():
-                    self.leading = True
-                    log.info(
-                        "leading: holding Lease %s/%s as %s", self.namespace, self.name, self.me
-                    )
-                    return
-            except ApiException as exc:
-                log.warning("leader election: %s", exc.reason)
-            await asyncio.sleep(RENEW_EVERY / 2)
-
-    async def keep_leading(self, on_lost: Callable[[], None]) -> None:
-        """Renew until that fails for longer than the lease; then call ``on_lost``."""
-        last_ok = self.clock()
-        while True:
-            await asyncio.sleep(RENEW_EVERY)
-            try:
-                ok = await self.try_acquire()
-            except ApiException as exc:
-                log.warning(
-                    "renewing Lease %s/%s failed: %s", self.namespace, self.name, exc.reason
-                )
-                ok = False
-            now = self.clock()
-            if ok:
-                last_ok = now
-                continue
-            taken = await self._held_by_other()
-            if taken or (now - last_ok).total_seconds() >= LEASE_SECONDS - RENEW_EVERY:
-                log.error(
-                    "lost the Lease %s/%s: stopping so that another replica leads",
-                    self.namespace,
-                    self.name,
-                )
-                self.leading = False
-                on_lost()
+        try:
+            lease = await asyncio.wait_for(
+                self.coord.read_namespaced_lease(self.name, self.namespace),
+                self.timing.renew_deadline,
+            )
+            if lease.spec.holder_identity != self.me:
                 return
+            body = {
+                "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
+                "spec": {
+                    "holderIdentity": None,
+                    "leaseDurationSeconds": lease.spec.lease_duration_seconds,
+                    "leaseTransitions": lease.spec.lease_transitions or 0,
+                },
+            }
+            await asyncio.wait_for(
+                self.coord.replace_namespaced_lease(self.name, self.namespace, body),  # type: ignore[arg-type]
+                self.timing.renew_deadline,
+            )
+            log.info("released %s", self.where)
+        except (ApiException, TimeoutError) as exc:
+            log.warning("releasing %s: %s", self.where, exc)

@@ -1,20 +1,33 @@
-"""Assemble the running operator from settings: clients, registry, queue, loops."""
+"""Assemble the running operator from settings: clients, registry, queue, loops.
+
+Every long-running loop runs under :func:`~bgjobs.runtime.health.supervise`.
+With ``--leader-elect`` the work (workers, dispatcher, schedules) starts only
+once this replica holds the Lease, and is fenced (stopped at once) when the
+Lease cannot be renewed in time; the process then exits and Kubernetes starts
+it again as a standby.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from aiohttp import web
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from bgjobs import metrics
 from bgjobs.k8s import Kube
-from bgjobs.k8s.lease import LeaderElector
+from bgjobs.k8s.lease import LeaderElector, Timing
 from bgjobs.queue import RedisQueue
 from bgjobs.runtime.dispatcher import Dispatcher
+from bgjobs.runtime.health import Health, serve, supervise
 from bgjobs.runtime.reconciler import Reconciler, utcnow
 from bgjobs.runtime.registry_source import (
     ConfigMapRegistry,
@@ -27,6 +40,8 @@ from bgjobs.runtime.workqueue import Key, WorkQueue
 from bgjobs.settings import Settings
 
 log = logging.getLogger(__name__)
+
+REDIS_PING_EVERY = 5.0
 
 
 @dataclass
@@ -42,34 +57,33 @@ class Runtime:
     lock: RWLock
     schedules: WorkQueue
     timers: Timers
+    health: Health
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    work_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     elector: LeaderElector | None = None
+    health_server: web.AppRunner | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
-        kube = await Kube.connect(settings.kubeconfig)
+        kube = await Kube.connect(settings.kubeconfig, request_timeout=settings.api_timeout)
         redis = Redis.from_url(
             settings.redis_url,
             password=settings.redis_password,
-            socket_connect_timeout=5,
-            socket_timeout=10,
+            socket_connect_timeout=min(5.0, settings.redis_timeout),
+            socket_timeout=settings.redis_timeout,
             health_check_interval=15,
         )
         queue = RedisQueue(redis, prefix=settings.redis_prefix)
         registry: RegistrySource
         if settings.registry_file:
             registry = FileRegistry(settings.registry_file)
-            registry.load()
-        elif settings.registry_configmap:
+        else:
+            assert settings.registry_configmap, "Settings.check() requires a registry"
             ns, _, name = settings.registry_configmap.partition("/")
             registry = ConfigMapRegistry(kube, ns, name)
-            try:
-                await registry.load()
-            except Exception as exc:
-                log.warning("could not read the registry yet: %s", exc)
-        else:
-            log.warning("no registry configured (--registry-file or --registry-configmap)")
-            registry = RegistrySource()
+        health = Health(unhealthy_after=settings.unhealthy_after)
+        health.set("registry", False)
+        health.set("redis", False)
         lock = RWLock()
         reconciler = Reconciler(kube, queue, registry, clock=utcnow)
 
@@ -92,6 +106,7 @@ class Runtime:
         reconciler.wake_dispatcher = dispatcher.wake
 
         def on_registry_change(_: object) -> None:
+            health.set("registry", True)
             dispatcher.wake()
             for key in list(work.keys()):  # UnknownType jobs may run now, and others change
                 work.add(key)
@@ -114,39 +129,85 @@ class Runtime:
             lock,
             schedules,
             timers,
+            health,
         )
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
-        rt.tasks = [asyncio.create_task(registry.run(), name="bgjobs-registry")]
+        if settings.health_port:
+            rt.health_server = await serve(health, settings.health_port)
+        rt._spawn(rt.tasks, "registry", registry.run)
+        rt._spawn(rt.tasks, "redis-ping", rt._ping_redis)
         if settings.leader_elect:
             ns, _, name = settings.leader_elect.rpartition("/")
-            rt.elector = LeaderElector(kube.api, ns or "default", name)
-            rt.tasks.append(asyncio.create_task(rt._lead_then_run(), name="bgjobs-leader"))
+            timing = Timing(settings.lease_duration, settings.renew_deadline, settings.retry_period)
+            rt.elector = LeaderElector(kube.api, ns or "default", name, timing=timing)
+            rt.tasks.append(asyncio.create_task(rt._lead_then_work(), name="bgjobs-leader"))
         else:
-            rt._run_work()
+            rt._start_work()
         return rt
 
-    def _run_work(self) -> None:
-        self.work.start()
-        self.schedules.start()
-        self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="bgjobs-dispatcher"))
+    def _spawn(
+        self,
+        into: list[asyncio.Task[None]],
+        name: str,
+        loop: Callable[[Callable[[], None]], Awaitable[None]],
+    ) -> None:
+        def run() -> Awaitable[None]:
+            return loop(lambda: self.health.ok(name))
 
-    async def _lead_then_run(self) -> None:
+        into.append(asyncio.create_task(supervise(name, run, self.health), name=f"bgjobs-{name}"))
+
+    def _start_work(self) -> None:
+        self.work.start(self.health)
+        self.schedules.start(self.health, "schedule-workers")
+        self._spawn(self.work_tasks, "dispatcher", self.dispatcher.run)
+        metrics.LEADING.set(1)
+
+    async def _stop_work(self) -> None:
+        """Fence: nothing is dispatched, reconciled or scheduled after this returns."""
+        metrics.LEADING.set(0)
+        for task in self.work_tasks:
+            task.cancel()
+        await asyncio.gather(*self.work_tasks, return_exceptions=True)
+        self.work_tasks.clear()
+        self.timers.close()
+        await self.schedules.stop()
+        await self.work.stop()
+
+    async def _lead_then_work(self) -> None:
         assert self.elector is not None
-        log.info("standing by for Lease %s/%s", self.elector.namespace, self.elector.name)
-        await self.elector.wait_for_leadership()
-        self._run_work()
-        await self.elector.keep_leading(lambda: os.kill(os.getpid(), signal.SIGTERM))
+        log.info("standing by for %s", self.elector.where)
+        await self.elector.acquire()
+        self._start_work()
+        await self.elector.keep_leading()
+        await self._stop_work()
+        os.kill(os.getpid(), signal.SIGTERM)  # restart as a standby, with a clean slate
+
+    async def _ping_redis(self, ok: Callable[[], None]) -> None:
+        """Readiness needs Redis on every replica, the standbys included."""
+        while True:
+            try:
+                await self.redis.ping()
+                up = True
+            except RedisError as exc:
+                log.debug("Redis ping: %s", exc)
+                up = False
+            self.health.set("redis", up)
+            if up:
+                ok()
+            await asyncio.sleep(REDIS_PING_EVERY)
 
     async def stop(self) -> None:
+        """Stop the work, then give up the Lease, then the rest."""
+        await self._stop_work()
         if self.elector is not None:
             await self.elector.release()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.timers.close()
-        await self.schedules.stop()
-        await self.work.stop()
-        await self.redis.aclose()
+        if self.health_server is not None:
+            await self.health_server.cleanup()
+        with contextlib.suppress(RedisError):
+            await self.redis.aclose()
         await self.kube.close()

@@ -52,22 +52,31 @@ class Dispatcher:
     def wake(self) -> None:
         self._event.set()
 
-    async def run(self) -> None:
+    async def run(self, ok: Callable[[], None] = lambda: None) -> None:
+        """Dispatch for ever; ``ok`` is called after every good pass.
+
+        Redis being unreachable is waited out here (with backoff); anything
+        else escapes to the supervisor, which logs, counts and restarts.
+        """
         backoff = 0.5
         while True:
             self._event.clear()
+            if not self.registry.loaded:
+                # Registry first: no rebuild or dispatch before the caps and
+                # types are known; its first load wakes this loop.
+                await self._event.wait()
+                continue
             try:
                 more, wake_ms = await self.step()
-                if not self._rebuilt:
-                    continue
-                metrics.REDIS_UP.set(1)
-                backoff = 0.5
             except RedisError as exc:
                 metrics.REDIS_UP.set(0)
                 log.warning("Redis unreachable (%s); trying again in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            metrics.REDIS_UP.set(1)
+            backoff = 0.5
+            ok()
             if more:
                 continue
             timeout = SAFETY_WAKE

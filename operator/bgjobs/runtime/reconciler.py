@@ -123,6 +123,8 @@ class Reconciler:
             await self._forget(queue_member(namespace, name), "")
             await self.queue.cancel_expiry(queue_member(namespace, name))
             return
+        if not self.registry.loaded:
+            return  # judged once the registry loads (every known key is queued again)
         seen = datetime.fromtimestamp(seen_at, UTC)
         try:
             await self.reconcile(Job(body, _status(body)), seen)

@@ -2,7 +2,10 @@
 
 Either a ConfigMap (key ``registry.yaml``, watched through the API server) or
 a file (for local runs; checked for changes every second). A document that
-does not parse is reported and ignored: the last good registry stays.
+does not parse is reported and ignored: the last good registry stays, and so
+it does when the document disappears. Until a first registry has loaded,
+``loaded`` is False: the operator is not ready, dispatches nothing and judges
+no job's type (a job is never marked ``UnknownType`` for want of a registry).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from bgjobs.models.registry import Registry, RegistryError, parse_registry
 
 log = logging.getLogger(__name__)
 DATA_KEY = "registry.yaml"
+WATCH_SECONDS = 270  # the server ends each watch; the loop reads and watches again
 
 OnChange = Callable[[Registry], None]
 
@@ -28,6 +32,7 @@ class RegistrySource:
 
     def __init__(self, initial: Registry | None = None) -> None:
         self.current = initial or Registry()
+        self.loaded = initial is not None
         self.error: str | None = None
         self._listeners: list[OnChange] = []
 
@@ -36,19 +41,21 @@ class RegistrySource:
 
     def _apply(self, text: str | None, source: str) -> None:
         if text is None:
-            log.warning("%s: no registry found; no job type can run until one is", source)
-            new = Registry()
-        else:
-            try:
-                new = parse_registry(text, source)
-            except RegistryError as exc:
-                self.error = str(exc)
-                log.error("ignoring the new registry, keeping the last good one: %s", exc)
-                return
-        self.error = None
-        if new == self.current:
+            if self.loaded:
+                log.error("%s: the registry is gone; keeping the last good one", source)
+            else:
+                log.warning("%s: no registry yet; nothing is dispatched until one loads", source)
             return
-        self.current = new
+        try:
+            new = parse_registry(text, source)
+        except RegistryError as exc:
+            self.error = str(exc)
+            log.error("ignoring the new registry, keeping the last good one: %s", exc)
+            return
+        self.error = None
+        if new == self.current and self.loaded:
+            return
+        self.current, self.loaded = new, True
         log.info(
             "registry loaded from %s: types %s, maxConcurrentJobs %d",
             source,
@@ -58,7 +65,12 @@ class RegistrySource:
         for listener in self._listeners:
             listener(new)
 
-    async def run(self) -> None:  # pragma: no cover - overridden
+    async def run(self, ok: Callable[[], None] = lambda: None) -> None:
+        """Keep ``current`` up to date for ever; ``ok`` after each good read.
+
+        Failures escape to the caller's supervisor (logged, counted, retried).
+        """
+        ok()
         await asyncio.Event().wait()
 
 
@@ -81,10 +93,11 @@ class FileRegistry(RegistrySource):
             self._stamp = stamp
             self._apply(self.path.read_text(), str(self.path))
 
-    async def run(self) -> None:
+    async def run(self, ok: Callable[[], None] = lambda: None) -> None:
         while True:
-            await asyncio.sleep(1.0)
             self.load()
+            ok()
+            await asyncio.sleep(1.0)
 
 
 class ConfigMapRegistry(RegistrySource):
@@ -103,29 +116,22 @@ class ConfigMapRegistry(RegistrySource):
         rv: str | None = (cm or {}).get("metadata", {}).get("resourceVersion")
         return rv
 
-    async def run(self) -> None:
-        backoff = 1.0
+    async def run(self, ok: Callable[[], None] = lambda: None) -> None:
         while True:
-            try:
-                rv = await self.load()
-                async with watch.Watch() as w:
-                    events = w.stream(
-                        self.kube.core.list_namespaced_config_map,
-                        self.namespace,
-                        field_selector=f"metadata.name={self.name}",
-                        resource_version=rv,
-                        timeout_seconds=300,
-                    )
-                    async for event in events:
-                        obj = event["object"]
-                        if event["type"] == "DELETED":
-                            self._apply(None, self.source)
-                        else:
-                            self._apply((obj.data or {}).get(DATA_KEY), self.source)
-                backoff = 1.0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("watching %s failed, again in %.0fs: %s", self.source, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+            rv = await self.load()
+            ok()
+            async with watch.Watch() as w:
+                events = w.stream(
+                    self.kube.core.list_namespaced_config_map,
+                    self.namespace,
+                    field_selector=f"metadata.name={self.name}",
+                    resource_version=rv,
+                    timeout_seconds=WATCH_SECONDS,
+                )
+                async for event in events:
+                    obj = event["object"]
+                    if event["type"] == "DELETED":
+                        self._apply(None, self.source)
+                    else:
+                        self._apply((obj.data or {}).get(DATA_KEY), self.source)
+                    ok()

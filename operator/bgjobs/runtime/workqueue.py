@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bgjobs.runtime.health import Health, supervise
+
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
@@ -120,9 +122,16 @@ class WorkQueue:
 
     # Workers -----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, health: Health | None = None, name: str = "workers") -> None:
+        """Start the workers, each supervised (restarted if it ever fails)."""
+        health = health or Health()
+
+        def work() -> Awaitable[None]:
+            return self._work(lambda: health.ok(name))
+
         for i in range(self._workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"bgjobs-worker-{i}"))
+            task = asyncio.create_task(supervise(name, work, health), name=f"bgjobs-{name}-{i}")
+            self._tasks.append(task)
 
     async def stop(self) -> None:
         for handle in self._timers:
@@ -132,7 +141,7 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _work(self) -> None:
+    async def _work(self, ok: Callable[[], None]) -> None:
         while True:
             _, _, key = await self._queue.get()
             if key not in self._queued:
@@ -146,6 +155,7 @@ class WorkQueue:
             try:
                 await self._handler(key, item.body, item.seen_at)
                 self._failures.pop(key, None)
+                ok()
             except Requeue as req:
                 self._retry_later(key, req.delay, fresh=req.fresh)
             except asyncio.CancelledError:

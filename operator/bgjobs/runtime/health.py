@@ -1,0 +1,160 @@
+"""Supervised loops, and what the liveness and readiness probes report.
+
+Every long-running task of the operator runs under :func:`supervise`: an
+exception that escapes it is logged with its traceback, counted in
+``bgjobs_internal_errors_total{loop}``, and the loop starts again after a
+backoff. A loop says it is healthy with :meth:`Health.ok` after each good
+pass; one that has failed without a good pass for ``unhealthy_after``
+seconds makes ``/healthz`` fail, so that Kubernetes restarts the pod.
+``/readyz`` says whether this replica can do its work: the registry is
+loaded, Redis answers, and it leads or stands by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bgjobs import metrics
+
+log = logging.getLogger(__name__)
+
+#: Test hook: ``BGJOBS_FAULTS="dispatcher=2,registry=-1"`` makes a loop raise
+#: at the start of its first N passes (-1: every pass). Never set in production.
+FAULTS_ENV = "BGJOBS_FAULTS"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the test hook of :data:`FAULTS_ENV`."""
+
+
+def _faults_from_env() -> dict[str, int]:
+    faults: dict[str, int] = {}
+    for part in os.environ.get(FAULTS_ENV, "").split(","):
+        name, _, count = part.strip().partition("=")
+        if name:
+            faults[name] = int(count or 1)
+    return faults
+
+
+@dataclass
+class _Loop:
+    failures: int = 0  # in a row, since the last good pass
+    failing_since: float | None = None  # monotonic time of the first of them
+    last_error: str = ""
+
+
+@dataclass
+class Health:
+    unhealthy_after: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    loops: dict[str, _Loop] = field(default_factory=dict)
+    #: Readiness conditions, each True when met: set by the runtime.
+    conditions: dict[str, bool] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=_faults_from_env)
+
+    def ok(self, loop: str) -> None:
+        """``loop`` finished a good pass: its failures are forgotten."""
+        state = self.loops.setdefault(loop, _Loop())
+        state.failures, state.failing_since = 0, None
+
+    def failed(self, loop: str, exc: BaseException) -> None:
+        state = self.loops.setdefault(loop, _Loop())
+        state.failures += 1
+        state.last_error = f"{type(exc).__name__}: {exc}"
+        if state.failing_since is None:
+            state.failing_since = self.clock()
+        metrics.INTERNAL_ERRORS.labels(loop).inc()
+
+    def check_fault(self, loop: str) -> None:
+        """The test hook: raise if a fault is armed for ``loop``."""
+        left = self.faults.get(loop, 0)
+        if left == 0:
+            return
+        if left > 0:
+            self.faults[loop] = left - 1
+        raise InjectedFault(f"fault injected into loop {loop} ({FAULTS_ENV})")
+
+    def set(self, condition: str, met: bool) -> None:
+        self.conditions[condition] = met
+
+    def live(self) -> tuple[bool, dict[str, object]]:
+        now = self.clock()
+        failing: dict[str, object] = {}
+        dead: list[str] = []
+        for name, state in sorted(self.loops.items()):
+            if state.failing_since is None:
+                continue
+            age = now - state.failing_since
+            failing[name] = {
+                "failures": state.failures,
+                "seconds": round(age, 1),
+                "error": state.last_error,
+            }
+            if age >= self.unhealthy_after:
+                dead.append(name)
+        return not dead, {"live": not dead, "failing": failing, "dead": dead}
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        missing = sorted(name for name, met in self.conditions.items() if not met)
+        return not missing, {"ready": not missing, "waiting_for": missing}
+
+
+async def supervise(
+    name: str,
+    loop: Callable[[], Awaitable[None]],
+    health: Health,
+    *,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> None:
+    """Run ``loop()`` for ever: restart it, with backoff, whenever it raises or returns."""
+    delay = first_delay
+    while True:
+        try:
+            health.check_fault(name)
+            await loop()
+            raise RuntimeError(f"loop {name} returned; a supervised loop runs for ever")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            fresh = health.loops.get(name) is None or health.loops[name].failures == 0
+            health.failed(name, exc)
+            log.exception("loop %s failed; restarting it in %.1fs", name, delay)
+            if fresh:
+                delay = first_delay  # it had a good pass since the last failure
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
+async def serve(health: Health, port: int, host: str = "0.0.0.0") -> web.AppRunner:
+    """Serve ``/healthz`` and ``/readyz`` (JSON; 200 when good, 503 when not)."""
+
+    def respond(result: tuple[bool, dict[str, object]]) -> web.Response:
+        good, detail = result
+        return web.Response(
+            status=200 if good else 503,
+            text=json.dumps(detail, sort_keys=True),
+            content_type="application/json",
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return respond(health.live())
+
+    async def readyz(_: web.Request) -> web.Response:
+        return respond(health.ready())
+
+    app = web.Application()
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("health on :%d/healthz and /readyz", port)
+    return runner
