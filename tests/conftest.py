@@ -10,6 +10,7 @@ that order.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ import redis.asyncio as aioredis
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER
 from tests.support.bgjobs import Jobs, registry
 from tests.support.cluster import Cluster, ensure_cluster, kubectl
 from tests.support.operator import OperatorProcess
@@ -33,6 +35,7 @@ HERE = Path(__file__).parent
 
 
 LAYERS = ("unit", "integration", "e2e")
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=bgjobs"
 # The e2e tier's first test also waits for the real node, the images and the
 # Helm install; its tests run real pods.
 E2E_TIMEOUT = 900
@@ -104,7 +107,32 @@ async def namespace(api: ApiClient, request: pytest.FixtureRequest) -> AsyncIter
     # default ServiceAccount.
     await eventually(default_service_account, within=30, what=f"ServiceAccount {name}/default")
     yield name
+    await release_attempt_jobs(api, name)
     await core.delete_namespace(name, propagation_policy="Background")
+
+
+async def release_attempt_jobs(api: ApiClient, namespace: str) -> None:
+    """Take the operator's outcome finalizer off every attempt Job in ``namespace``.
+
+    The operator removes it once it has recorded an outcome; a test stops its
+    operator earlier, and the namespace could then never finish deleting.
+    """
+    batch = client.BatchV1Api(api)
+    jobs = await batch.list_namespaced_job(namespace, label_selector=MANAGED_BY_LABEL)
+    held = [
+        j.metadata.name for j in jobs.items if OUTCOME_FINALIZER in (j.metadata.finalizers or [])
+    ]
+    patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [OUTCOME_FINALIZER]}}
+    for start in range(0, len(held), 20):
+        await asyncio.gather(
+            *(
+                batch.patch_namespaced_job(
+                    n, namespace, patch, _content_type="application/strategic-merge-patch+json"
+                )
+                for n in held[start : start + 20]
+            ),
+            return_exceptions=True,
+        )
 
 
 @pytest.fixture(scope="session")

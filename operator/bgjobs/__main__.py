@@ -41,6 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--redis-prefix", default=env.redis_prefix, help="BGJOBS_REDIS_PREFIX (%(default)s)"
     )
+    run.add_argument(
+        "--redis-sentinel",
+        action="append",
+        dest="redis_sentinels",
+        default=None,
+        metavar="HOST:PORT",
+        help="find the Redis master through this sentinel (repeatable; "
+        "BGJOBS_REDIS_SENTINELS, comma-separated)",
+    )
+    run.add_argument(
+        "--redis-sentinel-master",
+        default=env.redis_sentinel_master,
+        metavar="NAME",
+        help="the master's name in the sentinels; BGJOBS_REDIS_SENTINEL_MASTER (%(default)s)",
+    )
     src = run.add_mutually_exclusive_group()
     src.add_argument(
         "--registry-file", default=env.registry_file, help="BGJOBS_REGISTRY_FILE: registry YAML"
@@ -96,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.redis_timeout,
         metavar="SECONDS",
         help="deadline of one Redis command; BGJOBS_REDIS_TIMEOUT (%(default)s)",
+    )
+    run.add_argument(
+        "--resync-period",
+        type=float,
+        default=env.resync_period,
+        metavar="SECONDS",
+        help="compare Redis with the objects and repair drift this often; "
+        "BGJOBS_RESYNC_PERIOD (%(default)s)",
     )
     lead = run.add_argument_group("leader election (several replicas)")
     lead.add_argument(
@@ -164,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         redis_password=env.redis_password,
         redis_prefix=args.redis_prefix,
+        redis_sentinels=args.redis_sentinels or env.redis_sentinels,
+        redis_sentinel_master=args.redis_sentinel_master,
         registry_configmap=args.registry_configmap,
         registry_file=args.registry_file,
         namespaces=namespaces,
@@ -176,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         retry_period=args.retry_period,
         api_timeout=args.api_timeout,
         redis_timeout=args.redis_timeout,
+        resync_period=args.resync_period,
         health_port=args.health_port,
         unhealthy_after=args.unhealthy_after,
         webhook_port=args.webhook_port,

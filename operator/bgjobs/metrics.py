@@ -43,3 +43,8 @@ LEADING = Gauge(
     "bgjobs_leading",
     "1 while this replica dispatches and schedules (it holds the Lease, or runs alone)",
 )
+REPAIRS = Counter(
+    "bgjobs_redis_repairs",
+    "Differences between Redis and the BackgroundJobs found by a resync and repaired",
+    ["kind"],
+)

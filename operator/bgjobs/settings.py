@@ -42,11 +42,28 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
+#: Settings in seconds, each more than 0.
+DURATIONS = (
+    "lease_duration",
+    "renew_deadline",
+    "retry_period",
+    "api_timeout",
+    "redis_timeout",
+    "resync_period",
+    "unhealthy_after",
+)
+
+
 @dataclass
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str | None = None
     redis_prefix: str = "bgjobs:"
+    #: Redis Sentinel: ``host:port`` of each sentinel, and the monitored
+    #: master's name. When given, the master is found through them (and
+    #: found again after a failover); ``redis_url`` then only names the db.
+    redis_sentinels: list[str] = field(default_factory=list)
+    redis_sentinel_master: str = "mymaster"
     #: ``namespace/name`` of the registry ConfigMap (key ``registry.yaml``).
     registry_configmap: str | None = None
     #: A registry file, for local runs (reloaded when it changes).
@@ -67,6 +84,8 @@ class Settings:
     #: Deadline of one Kubernetes API request, and of one Redis command.
     api_timeout: float = 30.0
     redis_timeout: float = 10.0
+    #: How often the leader compares Redis with the objects and repairs drift.
+    resync_period: float = 60.0
     #: /healthz (liveness) and /readyz (readiness) port; 0 = off.
     health_port: int = 8081
     #: A supervised loop failing without a healthy pass for this long fails liveness.
@@ -87,6 +106,8 @@ class Settings:
             redis_url=env("BGJOBS_REDIS_URL", cls.redis_url),
             redis_password=env("BGJOBS_REDIS_PASSWORD") or None,
             redis_prefix=env("BGJOBS_REDIS_PREFIX", cls.redis_prefix),
+            redis_sentinels=_env_list("BGJOBS_REDIS_SENTINELS"),
+            redis_sentinel_master=env("BGJOBS_REDIS_SENTINEL_MASTER") or cls.redis_sentinel_master,
             registry_configmap=env("BGJOBS_REGISTRY_CONFIGMAP") or None,
             registry_file=env("BGJOBS_REGISTRY_FILE") or None,
             namespaces=_env_list("BGJOBS_NAMESPACES"),
@@ -99,6 +120,7 @@ class Settings:
             retry_period=_env_seconds("BGJOBS_RETRY_PERIOD", cls.retry_period),
             api_timeout=_env_seconds("BGJOBS_API_TIMEOUT", cls.api_timeout),
             redis_timeout=_env_seconds("BGJOBS_REDIS_TIMEOUT", cls.redis_timeout),
+            resync_period=_env_seconds("BGJOBS_RESYNC_PERIOD", cls.resync_period),
             health_port=_env_int("BGJOBS_HEALTH_PORT", cls.health_port),
             unhealthy_after=_env_seconds("BGJOBS_UNHEALTHY_AFTER", cls.unhealthy_after),
             webhook_port=_env_int("BGJOBS_WEBHOOK_PORT", 0),
@@ -110,8 +132,23 @@ class Settings:
             webhook_manage=env("BGJOBS_WEBHOOK_MANAGE") or None,
         )
 
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        out = []
+        for item in self.redis_sentinels:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(f"BGJOBS_REDIS_SENTINELS: expected host:port, got {item!r}")
+            out.append((host, int(port)))
+        return out
+
     def check(self) -> None:
         """Refuse combinations that cannot work; the message names the settings."""
+        self.sentinel_addresses()
+        for name in DURATIONS:
+            value = getattr(self, name)
+            if value <= 0:
+                flag, var = "--" + name.replace("_", "-"), "BGJOBS_" + name.upper()
+                raise SettingsError(f"{flag} ({var}): must be more than 0 seconds, got {value:g}")
         if not (self.registry_file or self.registry_configmap):
             raise SettingsError(
                 "no registry: give --registry-configmap NAMESPACE/NAME "
@@ -120,6 +157,7 @@ class Settings:
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError(
                 "leader election needs retry period < renew deadline < lease duration "
-                f"(BGJOBS_RETRY_PERIOD {self.retry_period:g}s, BGJOBS_RENEW_DEADLINE "
-                f"{self.renew_deadline:g}s, BGJOBS_LEASE_DURATION {self.lease_duration:g}s)"
+                f"(--retry-period/BGJOBS_RETRY_PERIOD {self.retry_period:g}s, "
+                f"--renew-deadline/BGJOBS_RENEW_DEADLINE {self.renew_deadline:g}s, "
+                f"--lease-duration/BGJOBS_LEASE_DURATION {self.lease_duration:g}s)"
             )

@@ -79,7 +79,7 @@ EXPECTED_RULES = {
     ("bgjobs.io", "jobschedules/status"): {"get", "patch"},
     ("bgjobs.io", "backgroundjobs/finalizers"): {"update"},
     ("bgjobs.io", "jobschedules/finalizers"): {"update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
     ("", "pods"): {"list"},
     ("", "events"): {"create"},
 }

@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing
+from bgjobs.runtime.resync import MESSAGES
 from tests.support.bgjobs import Jobs, bgjob, registry, status
 from tests.support.cluster import Cluster
 from tests.support.operator import SERVING_LINE, OperatorProcess
 from tests.support.poll import eventually
+from tests.support.sentinel import MASTER, SentinelGroup
 from tests.support.toxiproxy import Proxy, Toxiproxy, kubeconfig_through, upstream_of
 
 Run = Callable[..., OperatorProcess]
@@ -81,7 +84,7 @@ async def test_an_exception_in_any_loop_is_logged_counted_and_the_loop_restarted
     run_operator: Run, jobs: Jobs
 ) -> None:
     faults = ",".join(f"{loop}=2" for loop in LOOPS)
-    op = run_operator(env={"BGJOBS_FAULTS": faults})
+    op = run_operator(env={"BGJOBS_FAULTS": faults, "BGJOBS_UNHEALTHY_AFTER": "1"})
     await jobs.create(bgjob("after-faults", fake={"run-for": "100ms"}))
 
     await completed(jobs, ["after-faults"], within=60)
@@ -89,8 +92,13 @@ async def test_an_exception_in_any_loop_is_logged_counted_and_the_loop_restarted
         assert op.metric("bgjobs_internal_errors_total", {"loop": loop}) >= 2, loop
         assert f"loop {loop} failed; restarting it" in op.log()
     assert "InjectedFault: fault injected into loop dispatcher" in op.log()  # the traceback
-    code, detail = await asyncio.to_thread(op.probe, "/healthz")
-    assert (code, detail["dead"]) == (200, [])
+
+    async def all_healthy() -> dict[str, Any] | None:
+        code, detail = await asyncio.to_thread(op.probe, "/healthz")
+        return detail if code == 200 and detail["failing"] == {} else None
+
+    # Every loop, the idle ones included, counts as healthy again once it runs.
+    await eventually(all_healthy, within=30, what="every loop healthy again")
 
 
 async def test_a_loop_that_keeps_failing_fails_liveness(run_operator: Run) -> None:
@@ -123,7 +131,7 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
     await core.create_namespaced_config_map(namespace, cm)
     first = run_operator(registry_configmap=f"{namespace}/reg")
     for name in ("long-0", "long-1"):
-        await jobs.create(bgjob(name, fake={"run-for": "40s"}))
+        await jobs.create(bgjob(name, fake={"hang": True}))
     for name in ("long-0", "long-1"):
         await jobs.wait(name, "Running")
     first.kill()
@@ -134,17 +142,32 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
     for name in names:
         await jobs.create(bgjob(name, fake={"run-for": "1s"}))
 
+    async def waiting_for_registry() -> bool:
+        code, detail = await asyncio.to_thread(op.probe, "/readyz")
+        return code == 503 and detail["waiting_for"] == ["registry"]
+
+    await eventually(waiting_for_registry, within=30, what="/readyz to wait for the registry")
     # 20 s without a registry: not ready, nothing judged, nothing started.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        code, detail = await asyncio.to_thread(op.probe, "/readyz")
-        assert (code, detail["waiting_for"]) == (503, ["registry"])
+        assert await waiting_for_registry()
         reasons = {status(o).get("reason") for o in await jobs.list()}
         assert "UnknownType" not in reasons
-        assert await unfinished_attempts(jobs) <= 2
+        assert len(await jobs.batch_jobs()) == 2
         await asyncio.sleep(0.5)
 
     await core.create_namespaced_config_map(namespace, cm)
+    await eventually(
+        lambda: _true("rebuilt the Redis index" in op.log()), within=30, what="the rebuild"
+    )
+    # The two Running jobs hold both slots: nothing else starts.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert len(await jobs.batch_jobs()) == 2
+        await asyncio.sleep(0.25)
+    for name in ("long-0", "long-1"):
+        await jobs.patch(name, {"spec": {"cancel": True}})
+
     samples: list[int] = []
     done = asyncio.Event()
 
@@ -155,15 +178,16 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
 
     sampler = asyncio.create_task(sample())
     try:
-        await completed(jobs, ["long-0", "long-1", *names], within=120)
+        await completed(jobs, names, within=120)
     finally:
         done.set()
         await sampler
     code, _ = await asyncio.to_thread(op.probe, "/readyz")
     print(f"{len(samples)} samples, max running {max(samples)}")
     assert code == 200
+    assert max(samples) <= 2
     assert max(samples) == 2, "the cap was never reached: test too weak"
-    assert len(await jobs.batch_jobs()) == 8  # one attempt each
+    assert len(await jobs.batch_jobs()) == 6  # one attempt each; the cancelled ones deleted
 
 
 # API server faults ------------------------------------------------------------------
@@ -185,8 +209,12 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
         registry(maxConcurrentJobs=10),
         kubeconfig=kubeconfig,
         extra_args=["--api-timeout", "10"],
+        # A short grace: liveness would fail within the faults if they counted.
+        env={"BGJOBS_UNHEALTHY_AFTER": "5"},
         ready=(SERVING_LINE,),
     )
+    liveness: list[int] = []  # sampled through both faults: never failing
+    sampling = asyncio.create_task(_sample_liveness(op, liveness))
     await eventually(
         lambda: asyncio.to_thread(errors, op), within=60, what="a loop to fail on the API"
     )
@@ -208,12 +236,22 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
     healed = time.monotonic()
     await completed(jobs, names, within=180)
     print(f"mid-run stall: all 100 completed {time.monotonic() - healed:.1f}s after it ended")
+    sampling.cancel()
+    print(f"/healthz sampled {len(liveness)} times during the faults: {sorted(set(liveness))}")
 
+    assert set(liveness) == {200}, "an API server outage must not fail liveness"
     assert op.starts == 1
     assert op.proc is not None
     assert op.proc.poll() is None
     assert errors(op) >= 1
     assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
+
+
+async def _sample_liveness(op: OperatorProcess, into: list[int]) -> None:
+    while True:
+        code, _ = await asyncio.to_thread(op.probe, "/healthz")
+        into.append(code)
+        await asyncio.sleep(1)
 
 
 async def _after(t0: float, seconds: float) -> bool:
@@ -336,3 +374,246 @@ async def test_clock_skew_does_not_move_leadership(kube: Kube, namespace: str) -
     waited = time.monotonic() - stopped
     print(f"the standby took the Lease {waited:.1f}s after the last renewal")
     assert waited >= timing.lease_duration - timing.retry_period
+
+
+# Exact cancel, leftover Jobs --------------------------------------------------------------
+
+
+@pytest.fixture
+async def refuse_running(api: ApiClient, namespace: str) -> AsyncIterator[Callable[[], Any]]:
+    """A ValidatingAdmissionPolicy: the API server refuses status writes that set
+    ``Running`` in this test's namespace. Yields the function that removes it."""
+    adm = client.AdmissionregistrationV1Api(api)
+    name = f"refuse-running-{namespace}"[:63]
+    policy = {
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["bgjobs.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["UPDATE"],
+                        "resources": ["backgroundjobs/status"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "!has(object.status) || !has(object.status.phase)"
+                    " || object.status.phase != 'Running'",
+                    "message": "test policy: Running refused",
+                }
+            ],
+        },
+    }
+    binding = {
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    await adm.create_validating_admission_policy(policy)
+    await adm.create_validating_admission_policy_binding(binding)
+    removed = False
+
+    async def remove() -> None:
+        nonlocal removed
+        if not removed:
+            removed = True
+            await adm.delete_validating_admission_policy_binding(name)
+            await adm.delete_validating_admission_policy(name)
+
+    yield remove
+    await remove()
+
+
+async def _running_refused(jobs: Jobs) -> bool:
+    """Probe the policy on a throw-away object (the API server loads it in a moment)."""
+    try:
+        await jobs.custom.patch_namespaced_custom_object_status(
+            "bgjobs.io",
+            "v1alpha1",
+            jobs.namespace,
+            "backgroundjobs",
+            "policy-probe",
+            {"status": {"phase": "Running"}},
+            _content_type="application/merge-patch+json",
+        )
+    except client.ApiException as exc:
+        return "Running refused" in str(exc.body)
+    return False
+
+
+async def test_cancel_during_dispatch_leaves_no_attempt_running(
+    run_operator: Run, jobs: Jobs, refuse_running: Callable[[], Any]
+) -> None:
+    await jobs.create(bgjob("policy-probe", "not-registered"))
+    await eventually(lambda: _running_refused(jobs), within=30, what="the policy to apply")
+    await jobs.custom.delete_namespaced_custom_object(
+        "bgjobs.io", "v1alpha1", jobs.namespace, "backgroundjobs", "policy-probe"
+    )
+    op = run_operator()
+    await jobs.create(bgjob("refused", fake={"hang": True}))
+    # Dispatched: its Job exists, but Running cannot be written.
+    await eventually(
+        lambda: jobs.batch_jobs("refused"), within=30, what="the attempt's Job to be created"
+    )
+    await eventually(
+        lambda: _true("Running refused" in op.log()), within=30, what="the refused write"
+    )
+    assert status(await jobs.get("refused") or {}).get("phase") != "Running"
+
+    await jobs.patch("refused", {"spec": {"cancel": True}})
+    await jobs.wait("refused", "Cancelled", within=60)
+    await refuse_running()
+
+    async def no_attempt_left() -> bool:
+        return not await jobs.batch_jobs("refused") and not await _pods(jobs, "refused-a1")
+
+    await eventually(no_attempt_left, within=30, what="the attempt's Job and pod to be gone")
+    assert status(await jobs.get("refused") or {})["phase"] == "Cancelled"
+
+
+async def _pods(jobs: Jobs, job_name: str) -> list[Any]:
+    got = await client.CoreV1Api(jobs.api).list_namespaced_pod(
+        jobs.namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}"
+    )
+    return list(got.items)
+
+
+async def test_a_leftover_job_of_an_earlier_object_is_deleted_and_reported(
+    run_operator: Run, jobs: Jobs
+) -> None:
+    run_operator()
+    await jobs.create(bgjob("again", fake={"hang": True}))
+    await jobs.wait("again", "Running")
+    # Slow garbage collection: a finalizer keeps the old attempt's Job around.
+    hold = {"metadata": {"finalizers": ["test.bgjobs.io/hold"]}}
+    await jobs.batch.patch_namespaced_job("again-a1", jobs.namespace, hold)
+    await jobs.custom.delete_namespaced_custom_object(
+        "bgjobs.io", "v1alpha1", jobs.namespace, "backgroundjobs", "again"
+    )
+    await eventually(lambda: _gone(jobs, "again"), within=30, what="the first object gone")
+    await jobs.create(bgjob("again", fake={"run-for": "100ms"}))
+
+    async def reported() -> list[Any]:
+        return [e for e in await jobs.events("again") if e.reason == "StaleAttemptJob"]
+
+    events = await eventually(reported, within=30, what="a StaleAttemptJob event")
+    assert "belonged to an earlier BackgroundJob named again" in events[0].message
+    old = await jobs.batch.read_namespaced_job("again-a1", jobs.namespace)
+    assert old.metadata.deletion_timestamp is not None, "the leftover is being deleted"
+
+    await jobs.batch.patch_namespaced_job(
+        "again-a1", jobs.namespace, {"metadata": {"finalizers": None}}
+    )
+    done = await jobs.wait("again", "Completed", within=60)
+    assert status(done)["attempts"][0]["jobName"] == "again-a1"
+
+
+async def _gone(jobs: Jobs, name: str) -> bool:
+    return await jobs.get(name) is None
+
+
+# Redis drift ------------------------------------------------------------------------------
+
+
+async def test_resync_frees_ghost_slots_and_queues_a_lost_entry_again(
+    run_operator: Run, jobs: Jobs, redis: aioredis.Redis, namespace: str
+) -> None:
+    period = 10.0
+    op = run_operator(registry(maxConcurrentJobs=2), extra_args=["--resync-period", str(period)])
+    prefix = f"bgjobs-test:{namespace}:"
+    for key in ("running", "running:work"):  # two ghosts fill the cap of 2
+        await redis.sadd(prefix + key, "gone/ghost-1", "gone/ghost-2")
+    for name in ("first", "second"):
+        await jobs.create(bgjob(name, fake={"run-for": "100ms"}))
+
+    async def both_queued() -> bool:
+        scores = [
+            await redis.zscore(prefix + "ready:work", f"{namespace}/{n}")
+            for n in ("first", "second")
+        ]
+        return all(s is not None for s in scores)
+
+    await eventually(both_queued, within=30, what="both jobs queued behind the ghosts")
+    await redis.zrem(prefix + "ready:work", f"{namespace}/second")  # a lost write
+    injected = time.monotonic()
+
+    await completed(jobs, ["first", "second"], within=period + 10)
+    print(f"both completed {time.monotonic() - injected:.1f}s after the drift")
+    assert op.metric("bgjobs_redis_repairs_total", {"kind": "ghost-running"}) == 2
+    assert op.metric("bgjobs_redis_repairs_total", {"kind": "missing-entry"}) == 1
+    assert not await redis.sismember(prefix + "running", "gone/ghost-1")
+    reasons = [e.reason for e in await jobs.events("second")]
+    assert "QueueRepaired" in reasons
+    assert op.starts == 1
+
+
+# Redis Sentinel ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+async def test_jobs_flow_on_through_a_sentinel_failover(run_operator: Run, jobs: Jobs) -> None:
+    """200 jobs, the primary SIGKILLed mid-flow: all complete, none twice, caps held."""
+    cap = 5
+    with SentinelGroup() as group:
+        sentinel_args = [a for addr in group.addresses for a in ("--redis-sentinel", addr)]
+        op = run_operator(
+            registry(maxConcurrentJobs=cap),
+            redis_url="redis://ignored:6379/0",  # the sentinels say where the master is
+            extra_args=[*sentinel_args, "--redis-sentinel-master", MASTER, "--resync-period", "10"],
+        )
+        first_master = group.master_port()
+        names = [f"job-{i:03d}" for i in range(200)]
+        for name in names:
+            await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
+
+        samples: list[int] = []
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            while not done.is_set():
+                samples.append(await unfinished_attempts(jobs))
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            await eventually(
+                lambda: _count_completed(jobs, names, at_least=40), within=120, what="40 done"
+            )
+            group.primary.kill()
+            killed = time.monotonic()
+            await eventually(
+                lambda: _true(group.master_port() not in (None, first_master)),
+                within=60,
+                what="the sentinels to fail over",
+            )
+            print(f"failover: a new master {time.monotonic() - killed:.1f}s after the kill")
+            await completed(jobs, names, within=240)
+            print(f"all 200 completed {time.monotonic() - killed:.1f}s after the kill")
+        finally:
+            done.set()
+            await sampler
+        repairs = sum(op.metric("bgjobs_redis_repairs_total", {"kind": kind}) for kind in MESSAGES)
+        print(f"{len(samples)} samples, max running {max(samples)}; {repairs:.0f} repairs")
+        assert max(samples) <= cap
+        assert max(samples) == cap, "the cap was never reached: test too weak"
+        assert len(await jobs.batch_jobs()) == len(names)  # one attempt each: none twice
+        assert op.starts == 1
+
+
+async def _count_completed(jobs: Jobs, names: list[str], *, at_least: int) -> bool:
+    wanted = set(names)
+    done = [
+        o
+        for o in await jobs.list()
+        if o["metadata"]["name"] in wanted and status(o).get("phase") == "Completed"
+    ]
+    return len(done) >= at_least

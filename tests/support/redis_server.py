@@ -27,7 +27,13 @@ def free_port() -> int:
 class RedisServer:
     """Context manager: ``with RedisServer() as r: r.url``."""
 
-    def __init__(self, *, password: str | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        password: str | None = None,
+        binary: str | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.binary = binary or os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
         if not self.binary:
             raise RuntimeError(
@@ -35,6 +41,7 @@ class RedisServer:
                 "(make deps) or set REDIS_SERVER"
             )
         self.password = password
+        self.extra_args = extra_args or []
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
@@ -66,6 +73,7 @@ class RedisServer:
             ]
             if self.password:
                 args += ["--requirepass", self.password]
+            args += self.extra_args
             self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if self._wait_ready(timeout):
                 return self
@@ -92,6 +100,12 @@ class RedisServer:
                 pass
             time.sleep(0.05)
         return False
+
+    def kill(self) -> None:
+        """SIGKILL, like a node that dies (the directory stays until stop())."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bgjobs.logic.validation import InvalidSpec, effective, parse_spec, payload_text
-from bgjobs.manifests.attempt_job import attempt_job
+from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER, attempt_job
 from bgjobs.models.backgroundjob import BackgroundJobSpec
 from bgjobs.models.registry import Registry
 
@@ -126,3 +126,9 @@ def test_the_payload_cap_measures_what_the_pod_receives() -> None:
     assert len(value.encode()) == len(payload_text({"t": text}).encode()) <= 65_536
     with pytest.raises(InvalidSpec, match=r"spec\.payload: 64011 bytes"):
         parse_spec({"type": "email", "payload": {"t": text + "x" * 3}}, 64_010)
+
+
+def test_the_job_keeps_its_outcome_until_the_operator_has_read_it() -> None:
+    job = manifest()
+    assert job["metadata"]["finalizers"] == [OUTCOME_FINALIZER]
+    assert OUTCOME_FINALIZER == "bgjobs.io/outcome"

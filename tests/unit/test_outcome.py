@@ -40,6 +40,8 @@ def test_success_result_is_the_termination_message() -> None:
     ("batch", "pods", "reason", "permanent"),
     [
         (job("Failed", "PodFailurePolicy"), [pod(3, "bad market")], "PermanentFailure", True),
+        # The pod is gone: the Job's condition still says exit code 3.
+        (job("Failed", "PodFailurePolicy"), [], "PermanentFailure", True),
         (job("Failed", "BackoffLimitExceeded"), [pod(1, "boom")], "Error", False),
         (job("Failed", "BackoffLimitExceeded"), [pod(137, "", "OOMKilled")], "OOMKilled", False),
         (job("Failed", "DeadlineExceeded"), [], "DeadlineExceeded", False),

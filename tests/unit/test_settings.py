@@ -64,7 +64,15 @@ def test_leader_election_timing_must_nest(
     assert main(["run", "--registry-file", "registry.yaml"]) == 2
     err = capsys.readouterr().err
     assert "retry period < renew deadline < lease duration" in err
-    assert "BGJOBS_RENEW_DEADLINE 20s" in err
+    assert "--renew-deadline/BGJOBS_RENEW_DEADLINE 20s" in err
+
+
+def test_a_zero_duration_flag_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from bgjobs.__main__ import main
+
+    assert main(["run", "--registry-file", "r.yaml", "--api-timeout", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-timeout (BGJOBS_API_TIMEOUT): must be more than 0 seconds, got 0" in err
 
 
 def test_the_operator_needs_a_registry(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+from bgjobs.runtime.health import Health
 from bgjobs.runtime.workqueue import FETCH, Key, Requeue, WorkQueue
 from tests.support.poll import eventually
 
@@ -23,7 +24,7 @@ async def test_events_for_a_busy_key_collapse_into_one_more_run() -> None:
         running -= 1
 
     q = WorkQueue(handler, workers=4)
-    q.start()
+    q.start(Health(faults={}))
     key = ("ns", "a")
     q.add(key, {"metadata": {"resourceVersion": "1"}})
     await eventually(lambda: _true(len(calls) == 1), within=5)
@@ -49,7 +50,7 @@ async def test_urgent_keys_are_served_first() -> None:
         order.append(key[1])
 
     q = WorkQueue(handler, workers=1)
-    q.start()
+    q.start(Health(faults={}))
     q.add(("ns", "blocker"))
     await busy.wait()
     for name in ("n1", "n2", "n3"):
@@ -74,7 +75,7 @@ async def test_failures_are_retried_with_a_fresh_read() -> None:
             raise RuntimeError("API down")
 
     q = WorkQueue(handler, workers=2)
-    q.start()
+    q.start(Health(faults={}))
     q.add(("ns", "x"), {"metadata": {"resourceVersion": "7"}})
     await eventually(lambda: _true(len(bodies) == 3), within=5)
     await q.stop()

@@ -31,8 +31,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "bgjobs.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
 redis://{{ include "bgjobs.fullname" . }}-redis.{{ .Release.Namespace }}.svc:6379/0
+{{- else if .Values.redis.sentinel.addresses -}}
+{{- .Values.redis.url | default "redis://sentinel/0" -}}
 {{- else -}}
-{{- required "redis.url is required when redis.enabled is false" .Values.redis.url -}}
+{{- required "redis.url (or redis.sentinel.addresses) is required when redis.enabled is false" .Values.redis.url -}}
 {{- end -}}
 {{- end -}}
 

@@ -20,7 +20,7 @@ from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
 from bgjobs.runtime.app import Runtime
 from bgjobs.runtime.workqueue import GONE
-from bgjobs.settings import Settings
+from bgjobs.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Each API request kopf makes is tried again after these pauses (about a
     # minute in all) before its task gives up: enough for an API server restart.
     settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
-    config = CONFIG or Settings.from_env()
-    config.check()
+    try:
+        config = CONFIG or Settings.from_env()
+        config.check()
+    except SettingsError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
     settings.networking.request_timeout = config.api_timeout
     settings.networking.connect_timeout = min(10.0, config.api_timeout)
     if config.namespaces:
@@ -58,12 +61,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 manage=config.webhook_manage,
             ),
         )
-    if memo.get("runtime") is None:  # kopf runs this again if it ever raised
+    try:
         memo.runtime = await Runtime.start(config)
-    # kopf discovers its resources once, right after this handler; an API
-    # server that is down then would leave it with nothing to watch. The
-    # runtime's own loops (and /healthz) are running meanwhile.
-    await memo.runtime.kube.wait_reachable()
+        # kopf discovers its resources once, right after this handler; an API
+        # server that is down then would leave it with nothing to watch. The
+        # runtime's own loops (and /healthz) are running meanwhile.
+        await memo.runtime.kube.wait_reachable()
+    except Exception as exc:
+        # Nothing half-started is retried in this process (ports are bound,
+        # clients open): exit, and let Kubernetes start a fresh one.
+        raise kopf.PermanentError(f"the operator cannot start: {exc}") from exc
 
 
 @kopf.on.cleanup()

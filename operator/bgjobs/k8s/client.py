@@ -200,13 +200,19 @@ class Kube:
         return "default"
 
     async def wait_reachable(self, *, max_delay: float = 10.0) -> None:
-        """Return once the API server answers; until then, log and try again."""
+        """Return once the API server answers; until then, log and try again.
+
+        Only an unreachable or overloaded server is waited for; a refusal
+        (401, 403) raises :class:`KubeError`: waiting would not cure it.
+        """
         delay = 0.5
         while True:
             try:
                 await client.VersionApi(self.api).get_code()
                 return
             except ApiException as exc:
+                if exc.status not in (0, 429) and (exc.status or 0) < 500:
+                    raise _wrap(exc, "ask the API server its version") from exc
                 log.warning(
                     "the API server does not answer (%s); trying again in %.1fs",
                     exc.reason or exc.status,
@@ -424,6 +430,43 @@ class Kube:
             if exc.status == 404:
                 return False
             raise _wrap(exc, f"delete Job {namespace}/{name}") from exc
+
+    async def remove_finalizer(self, namespace: str, job_name: str, finalizer: str) -> None:
+        """Take ``finalizer`` off a Job (others stay); a Job already gone is fine."""
+        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        try:
+            resp = await self.batch.patch_namespaced_job(
+                job_name,
+                namespace,
+                patch,
+                _content_type="application/strategic-merge-patch+json",  # type: ignore[call-arg]
+                _preload_content=False,
+            )
+            await _body(resp, f"release Job {namespace}/{job_name}")
+        except NotFound:
+            return
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise _wrap(exc, f"release Job {namespace}/{job_name}") from exc
+
+    async def attempt_jobs_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The attempt Jobs labelled as BackgroundJob ``name``'s (of any incarnation)."""
+        label = name if len(name) <= 63 else name[:63].rstrip("-.")
+        try:
+            resp = await self.batch.list_namespaced_job(
+                namespace, label_selector=f"bgjobs.io/job={label}", _preload_content=False
+            )
+            jobs: list[dict[str, Any]] = (
+                await _json(resp, f"list attempt Jobs of {namespace}/{name}")
+            ).get("items", [])
+        except ApiException as exc:
+            raise _wrap(exc, f"list attempt Jobs of {namespace}/{name}") from exc
+        return [
+            j
+            for j in jobs
+            if any(r.get("name") == name for r in j["metadata"].get("ownerReferences") or [])
+        ]
 
     async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         try:

@@ -9,10 +9,11 @@ stand by (watch events still reach them, so a new leader starts warm).
   holder's ``renewTime`` is never compared with the local clock, so clock
   skew between nodes does not matter.
 - The leader renews every ``retry_period``. Any failure counts: a refusal, a
-  5xx, a reset connection, a timeout (each call is cut at the time left). A
-  leader that has not renewed within ``renew_deadline`` stops leading, which
-  is before any standby can take the Lease (``renew_deadline <
-  lease_duration``).
+  5xx, a reset connection, a timeout. It stops leading ``renew_deadline``
+  after it *sent* its last successful renewal (a request in flight is cut
+  then): the API server wrote that renewal after it was sent, and a standby
+  waits ``lease_duration`` from when it saw it, so the leader has stopped
+  before any standby can take over (``renew_deadline < lease_duration``).
 - ``release`` gives the Lease up on a clean stop, after the work has stopped.
 """
 
@@ -82,6 +83,7 @@ class LeaderElector:
         self.holder: str | None = None  # as last observed
         self._observed: tuple[object, ...] | None = None
         self._observed_at = 0.0
+        self._renewed_sent = 0.0  # when the last successful acquire/renew was sent
 
     @property
     def where(self) -> str:
@@ -146,17 +148,23 @@ class LeaderElector:
 
     async def _attempt(self, budget: float) -> bool:
         """``try_acquire_or_renew`` cut at ``budget`` seconds; any failure is False."""
+        sent = self.monotonic()
         try:
-            return await asyncio.wait_for(self.try_acquire_or_renew(), max(budget, 0.001))
+            ok = await asyncio.wait_for(self.try_acquire_or_renew(), max(budget, 0.001))
         except asyncio.CancelledError:
             raise
         except TimeoutError:
             log.warning("%s: no answer within %.1fs", self.where, budget)
+            return False
         except ApiException as exc:
             log.warning("%s: %s", self.where, exc.reason or exc.status)
+            return False
         except Exception:
             log.exception("%s: unexpected failure", self.where)
-        return False
+            return False
+        if ok:
+            self._renewed_sent = sent
+        return ok
 
     async def acquire(self) -> None:
         """Return once this replica holds the Lease."""
@@ -168,25 +176,30 @@ class LeaderElector:
         log.info("leading: holding %s as %s", self.where, self.me)
 
     async def keep_leading(self) -> str:
-        """Renew every retry period; return (saying why) once leadership is lost:
-        a renewal failed for the whole renew deadline, or another replica holds it."""
+        """Renew every retry period until leadership is lost; return why."""
         while True:
             await asyncio.sleep(self.timing.retry_period)
-            deadline = self.monotonic() + self.timing.renew_deadline
-            while not await self._attempt(deadline - self.monotonic()):
-                if self.holder not in (None, self.me):
-                    why = f"{self.holder} holds it now"
-                    break
-                left = deadline - self.monotonic()
-                if left <= 0:
-                    why = f"not renewed within the renew deadline ({self.timing.renew_deadline:g}s)"
-                    break
-                await asyncio.sleep(min(self.timing.retry_period, left))
-            else:
-                continue
-            self.leading = False
-            log.error("lost %s: %s; stopping work", self.where, why)
-            return why
+            why = await self._renew()
+            if why is not None:
+                self.leading = False
+                log.error("lost %s: %s; stopping work", self.where, why)
+                return why
+
+    async def _renew(self) -> str | None:
+        """One renewal, tried again until it succeeds (None) or leadership is lost.
+
+        Lost: nothing sent within the renew deadline of the last successful
+        renewal's sending succeeded, or another replica holds the Lease.
+        """
+        while True:
+            left = self._renewed_sent + self.timing.renew_deadline - self.monotonic()
+            if left <= 0:
+                return f"not renewed within the renew deadline ({self.timing.renew_deadline:g}s)"
+            if await self._attempt(left):
+                return None
+            if self.holder not in (None, self.me):
+                return f"{self.holder} holds it now"
+            await asyncio.sleep(min(self.timing.retry_period, left))
 
     async def release(self) -> None:
         """Give the Lease up on a clean stop, so a standby takes over at once."""

@@ -83,9 +83,11 @@ def classify(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
 
     term_reason = term.get("reason") or ""
     detail = f": {message}" if message else ""
-    if exit_code == PERMANENT_EXIT_CODE:
+    if exit_code == PERMANENT_EXIT_CODE or (not found and job_reason == "PodFailurePolicy"):
+        # Without the pod (deleted, garbage-collected), the Job's condition
+        # says it: the only FailJob rule of an attempt is exit code 3.
         reason, permanent = "PermanentFailure", True
-        error = f"exit code 3 (permanent failure){detail}"
+        error = f"exit code 3 (permanent failure){detail or f': {job_message}'}"
     elif job_reason == "DeadlineExceeded":
         reason, permanent = "DeadlineExceeded", False
         # The handler's own words (the SDK's SIGTERM message) when its pod was seen.

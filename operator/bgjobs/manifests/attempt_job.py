@@ -10,6 +10,11 @@ a deletion's. The pod passes the ``restricted`` Pod Security Standard by
 default (non-root, no privilege escalation, no capabilities, RuntimeDefault
 seccomp, a read-only root with a scratch /tmp) and mounts an API token only
 when the handler runs under its own account.
+
+The Job carries the ``bgjobs.io/outcome`` finalizer: deleting it (a TTL a
+policy injected, a person, the garbage collector) waits until the operator
+has recorded the attempt's outcome on the BackgroundJob, so an outcome is
+never lost and the work never re-run for want of it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "bgjobs"}
 LABEL_JOB = f"{API_GROUP}/job"
 LABEL_TYPE = f"{API_GROUP}/type"
 LABEL_ATTEMPT = f"{API_GROUP}/attempt"
+OUTCOME_FINALIZER = f"{API_GROUP}/outcome"
 SCRATCH = "tmp"
 # What the `restricted` Pod Security Standard asks for, plus a read-only root
 # filesystem; the registry's podSecurityContext / securityContext replace them.
@@ -128,6 +134,7 @@ def attempt_job(
             "name": job_name,
             "namespace": namespace,
             "labels": labels,
+            "finalizers": [OUTCOME_FINALIZER],
             "ownerReferences": [
                 {
                     "apiVersion": f"{API_GROUP}/{API_VERSION}",

@@ -40,6 +40,19 @@ class QueueEntry:
     expires: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Which members Redis holds where, read in one pass (for a resync)."""
+
+    running: dict[str, float | None]  # member → dispatchedAt (ms), None if unknown
+    queued: set[str]  # ready or delayed
+    expiring: set[str]
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 class RedisQueue:
     """The dispatch index. ``redis`` is passed in; nothing connects here."""
 
@@ -53,8 +66,9 @@ class RedisQueue:
             for name in SCRIPTS
         }
 
-    async def _run(self, name: str, *args: Any) -> Any:
-        return await self._scripts[name](keys=[], args=[self.keys.prefix, *args])
+    async def _run(self, name: str, *args: Any, client: Any = None) -> Any:
+        """Run a script; with a pipeline as ``client`` it is only queued on it."""
+        return await self._scripts[name](keys=[], args=[self.keys.prefix, *args], client=client)
 
     async def enqueue(
         self,
@@ -156,24 +170,77 @@ class RedisQueue:
         if batch:
             await self.redis.delete(*batch)
 
-    async def rebuild(self, entries: Iterable[QueueEntry], *, now: datetime, epoch: str) -> int:
-        """Replace the whole index with ``entries`` (taken from the objects)."""
+    async def place(self, member: str, types: Iterable[str]) -> tuple[bool, bool]:
+        """(holds a slot, is queued) for one member, in one round trip."""
+        types = sorted(set(types))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(self.keys.running, member)
+            pipe.zscore(self.keys.delayed, member)
+            for job_type in types:
+                pipe.zscore(self.keys.ready(job_type), member)
+            running, *scores = await pipe.execute()
+        return bool(running), any(score is not None for score in scores)
+
+    async def snapshot(self, types: Iterable[str]) -> Snapshot:
+        """Every member's place in Redis, in two pipelined round trips."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(self.keys.running)
+            pipe.zrange(self.keys.delayed, 0, -1)
+            pipe.zrange(self.keys.expiry, 0, -1)
+            pipe.smembers(self.keys.types)
+            running_raw, delayed, expiring, live_types = await pipe.execute()
+        running = sorted(_text(m) for m in running_raw)
+        all_types = sorted(set(types) | {_text(t) for t in live_types})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_type in all_types:
+                pipe.zrange(self.keys.ready(job_type), 0, -1)
+            for member in running:
+                pipe.hget(self.keys.meta(member), "dispatchedAt")
+            got = await pipe.execute()
+        ready, dispatched_at = got[: len(all_types)], got[len(all_types) :]
+        queued = {_text(m) for m in delayed}
+        for members in ready:
+            queued |= {_text(m) for m in members}
+        return Snapshot(
+            running={
+                m: float(_text(at)) if at is not None else None
+                for m, at in zip(running, dispatched_at, strict=True)
+            },
+            queued=queued,
+            expiring={_text(m) for m in expiring},
+        )
+
+    async def rebuild(
+        self, entries: Iterable[QueueEntry], *, now: datetime, epoch: str, batch: int = 1000
+    ) -> int:
+        """Replace the whole index with ``entries`` (taken from the objects).
+
+        The scripts run in pipelines of ``batch``: one round trip per batch,
+        not per object.
+        """
         await self.clear()
         count = 0
+        pipe = self.redis.pipeline(transaction=False)
         for entry in entries:
             if entry.state == "running":
-                await self.hold(entry.member, entry.job_type, entry.priority)
+                await self._run("hold", entry.member, entry.job_type, entry.priority, client=pipe)
             elif entry.state == "queued":
-                await self.enqueue(
+                due_ms = _ms(entry.due) if entry.due else 0
+                await self._run(
+                    "enqueue",
                     entry.member,
                     entry.job_type,
                     entry.priority,
-                    score=entry.score,
-                    due=entry.due,
-                    now=now,
+                    repr(entry.score),
+                    due_ms,
+                    _ms(now),
+                    client=pipe,
                 )
             if entry.expires is not None:
-                await self.schedule_expiry(entry.member, entry.expires)
+                pipe.zadd(self.keys.expiry, {entry.member: _ms(entry.expires)})
             count += 1
+            if len(pipe) >= batch:
+                await pipe.execute()
+        await pipe.execute()
         await self.redis.set(self.keys.epoch, epoch)
         return count

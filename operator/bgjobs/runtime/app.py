@@ -16,10 +16,13 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from bgjobs import metrics
@@ -34,6 +37,7 @@ from bgjobs.runtime.registry_source import (
     FileRegistry,
     RegistrySource,
 )
+from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.schedules import ScheduleReconciler, Timers
 from bgjobs.runtime.workqueue import Key, WorkQueue
@@ -42,6 +46,33 @@ from bgjobs.settings import Settings
 log = logging.getLogger(__name__)
 
 REDIS_PING_EVERY = 5.0
+
+
+def connect_redis(settings: Settings) -> Redis:
+    """A client of the Redis master: at ``redis_url``, or found through Sentinel."""
+    timeouts: dict[str, Any] = {
+        "socket_connect_timeout": min(5.0, settings.redis_timeout),
+        "socket_timeout": settings.redis_timeout,
+    }
+    sentinels = settings.sentinel_addresses()
+    if not sentinels:
+        return Redis.from_url(
+            settings.redis_url,
+            password=settings.redis_password,
+            health_check_interval=15,
+            **timeouts,
+        )
+    db = int(urlsplit(settings.redis_url).path.strip("/") or 0)
+    sentinel = Sentinel(sentinels, sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
+    log.info(
+        "Redis: master %r through sentinels %s",
+        settings.redis_sentinel_master,
+        ", ".join(settings.redis_sentinels),
+    )
+    master: Redis = sentinel.master_for(
+        settings.redis_sentinel_master, password=settings.redis_password, db=db
+    )
+    return master
 
 
 @dataclass
@@ -54,6 +85,7 @@ class Runtime:
     reconciler: Reconciler
     work: WorkQueue
     dispatcher: Dispatcher
+    resync: Resync
     lock: RWLock
     schedules: WorkQueue
     timers: Timers
@@ -66,13 +98,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
         kube = await Kube.connect(settings.kubeconfig, request_timeout=settings.api_timeout)
-        redis = Redis.from_url(
-            settings.redis_url,
-            password=settings.redis_password,
-            socket_connect_timeout=min(5.0, settings.redis_timeout),
-            socket_timeout=settings.redis_timeout,
-            health_check_interval=15,
-        )
+        redis = connect_redis(settings)
         queue = RedisQueue(redis, prefix=settings.redis_prefix)
         registry: RegistrySource
         if settings.registry_file:
@@ -95,12 +121,16 @@ class Runtime:
         reconciler.work = work
 
         async def rebuild(epoch: str) -> int:
+            # The list is read while reconciles go on; only the Redis writes
+            # hold them back. A change in between is repaired by its own
+            # reconcile (deterministic names make a repeat harmless) or by
+            # the next resync.
+            objects = await kube.list_bgjobs(settings.namespaces or None)
             async with lock.writing():
                 now = utcnow()
-                objects = await kube.list_bgjobs(settings.namespaces or None)
-                entries = [e for e in (reconciler.entry_for(o, now) for o in objects) if e]
+                entries = (e for e in (reconciler.entry_for(o, now) for o in objects) if e)
                 await queue.rebuild(entries, now=now, epoch=epoch)
-                return len(objects)
+            return len(objects)
 
         dispatcher = Dispatcher(queue, registry, work, rebuild, utcnow)
         reconciler.wake_dispatcher = dispatcher.wake
@@ -112,6 +142,15 @@ class Runtime:
                 work.add(key)
 
         registry.subscribe(on_registry_change)
+        resync = Resync(
+            kube,
+            queue,
+            reconciler,
+            work,
+            namespaces=settings.namespaces or None,
+            period=settings.resync_period,
+            clock=utcnow,
+        )
         schedule_reconciler = ScheduleReconciler(kube, utcnow)
         schedules = WorkQueue(schedule_reconciler, workers=2)
         timers = Timers(schedules.add, utcnow)
@@ -126,6 +165,7 @@ class Runtime:
             reconciler,
             work,
             dispatcher,
+            resync,
             lock,
             schedules,
             timers,
@@ -162,6 +202,7 @@ class Runtime:
         self.work.start(self.health)
         self.schedules.start(self.health, "schedule-workers")
         self._spawn(self.work_tasks, "dispatcher", self.dispatcher.run)
+        self._spawn(self.work_tasks, "resync", self.resync.run)
         metrics.LEADING.set(1)
 
     async def _stop_work(self) -> None:
@@ -176,13 +217,22 @@ class Runtime:
         await self.work.stop()
 
     async def _lead_then_work(self) -> None:
+        """Stand by, lead, and when leadership is lost (or this fails): fence, exit."""
         assert self.elector is not None
-        log.info("standing by for %s", self.elector.where)
-        await self.elector.acquire()
-        self._start_work()
-        await self.elector.keep_leading()
+        try:
+            log.info("standing by for %s", self.elector.where)
+            await self.elector.acquire()
+            self._start_work()
+            await self.elector.keep_leading()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.health.failed("leader", exc)
+            log.exception("leader election failed; stopping work")
         await self._stop_work()
-        os.kill(os.getpid(), signal.SIGTERM)  # restart as a standby, with a clean slate
+        # Exit, so that Kubernetes starts this replica again as a standby,
+        # with a clean slate (kopf's cleanup runs stop(): nothing is held).
+        os.kill(os.getpid(), signal.SIGTERM)
 
     async def _ping_redis(self, ok: Callable[[], None]) -> None:
         """Readiness needs Redis on every replica, the standbys included."""
@@ -194,18 +244,19 @@ class Runtime:
                 log.debug("Redis ping: %s", exc)
                 up = False
             self.health.set("redis", up)
+            metrics.REDIS_UP.set(1 if up else 0)
             if up:
                 ok()
             await asyncio.sleep(REDIS_PING_EVERY)
 
     async def stop(self) -> None:
-        """Stop the work, then give up the Lease, then the rest."""
+        """Stop electing, then the work, then give up the Lease, then the rest."""
+        for task in self.tasks:  # the election first: it could start work, or renew
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self._stop_work()
         if self.elector is not None:
             await self.elector.release()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.health_server is not None:
             await self.health_server.cleanup()
         with contextlib.suppress(RedisError):

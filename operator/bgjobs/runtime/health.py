@@ -1,13 +1,16 @@
 """Supervised loops, and what the liveness and readiness probes report.
 
 Every long-running task of the operator runs under :func:`supervise`: an
-exception that escapes it is logged with its traceback, counted in
-``bgjobs_internal_errors_total{loop}``, and the loop starts again after a
-backoff. A loop says it is healthy with :meth:`Health.ok` after each good
-pass; one that has failed without a good pass for ``unhealthy_after``
-seconds makes ``/healthz`` fail, so that Kubernetes restarts the pod.
-``/readyz`` says whether this replica can do its work: the registry is
-loaded, Redis answers, and it leads or stands by.
+exception that escapes it is counted in ``bgjobs_internal_errors_total{loop}``
+and the loop starts again after a backoff. A fault of the API server or Redis
+(unreachable, a timeout, a 5xx or 429) is logged in one line; anything else is
+a bug, logged with its traceback. A loop is healthy again after a good pass
+(:meth:`Health.ok`) or after running :data:`HEALTHY_AFTER` seconds without
+failing; one that keeps failing with bugs for ``unhealthy_after`` seconds
+makes ``/healthz`` fail, so that Kubernetes restarts the pod (an outage of
+the API server or Redis does not: a restart would not help). ``/readyz`` says
+whether this replica can do its work: the registry is loaded and Redis
+answers (a standby is ready: it can take over at once).
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from kubernetes_asyncio.client.exceptions import ApiException
+from redis.exceptions import RedisError
 
 from bgjobs import metrics
+from bgjobs.k8s import KubeError
 
 log = logging.getLogger(__name__)
 
 #: Test hook: ``BGJOBS_FAULTS="dispatcher=2,registry=-1"`` makes a loop raise
 #: at the start of its first N passes (-1: every pass). Never set in production.
 FAULTS_ENV = "BGJOBS_FAULTS"
+HEALTHY_AFTER = 10.0  # seconds a restarted loop runs without failing to count as healthy
 
 
 class InjectedFault(RuntimeError):
@@ -39,9 +46,23 @@ def _faults_from_env() -> dict[str, int]:
     faults: dict[str, int] = {}
     for part in os.environ.get(FAULTS_ENV, "").split(","):
         name, _, count = part.strip().partition("=")
-        if name:
+        if not name:
+            continue
+        try:
             faults[name] = int(count or 1)
+        except ValueError:
+            log.error("%s: ignoring %r (expected loop=count)", FAULTS_ENV, part)
     return faults
+
+
+def transient(exc: BaseException) -> bool:
+    """A fault of the API server or Redis that waiting out may cure."""
+    status = getattr(exc, "status", None)
+    if isinstance(exc, (RedisError, OSError, TimeoutError)):
+        return True
+    if isinstance(exc, (ApiException, KubeError)):
+        return status in (0, None, 429) or (isinstance(status, int) and status >= 500)
+    return False
 
 
 @dataclass
@@ -66,12 +87,15 @@ class Health:
         state.failures, state.failing_since = 0, None
 
     def failed(self, loop: str, exc: BaseException) -> None:
+        """Count a failure; only a bug (not a transient fault) can fail liveness."""
+        metrics.INTERNAL_ERRORS.labels(loop).inc()
+        if transient(exc):
+            return
         state = self.loops.setdefault(loop, _Loop())
         state.failures += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
         if state.failing_since is None:
             state.failing_since = self.clock()
-        metrics.INTERNAL_ERRORS.labels(loop).inc()
 
     def check_fault(self, loop: str) -> None:
         """The test hook: raise if a fault is armed for ``loop``."""
@@ -118,6 +142,8 @@ async def supervise(
     """Run ``loop()`` for ever: restart it, with backoff, whenever it raises or returns."""
     delay = first_delay
     while True:
+        started = time.monotonic()
+        healthy = asyncio.get_running_loop().call_later(HEALTHY_AFTER, health.ok, name)
         try:
             health.check_fault(name)
             await loop()
@@ -125,11 +151,15 @@ async def supervise(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            fresh = health.loops.get(name) is None or health.loops[name].failures == 0
+            if time.monotonic() - started >= HEALTHY_AFTER:
+                delay = first_delay  # it ran well for a while: start the backoff again
             health.failed(name, exc)
-            log.exception("loop %s failed; restarting it in %.1fs", name, delay)
-            if fresh:
-                delay = first_delay  # it had a good pass since the last failure
+            if transient(exc):
+                log.warning("loop %s: %s; restarting it in %.1fs", name, exc, delay)
+            else:
+                log.exception("loop %s failed; restarting it in %.1fs", name, delay)
+        finally:
+            healthy.cancel()
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay)
 

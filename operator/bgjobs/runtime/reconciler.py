@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -20,12 +20,12 @@ from bgjobs import API_GROUP, metrics
 from bgjobs.k8s import Conflict, Kube, KubeError
 from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.durations import parse_duration
-from bgjobs.logic.naming import queue_member
+from bgjobs.logic.naming import attempt_job_name, queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec
-from bgjobs.manifests.attempt_job import attempt_job
-from bgjobs.models.backgroundjob import BackgroundJobSpec, BackgroundJobStatus
+from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER, attempt_job
+from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec, BackgroundJobStatus
 from bgjobs.models.common import Phase, Priority
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
@@ -39,6 +39,8 @@ LABEL_TYPE = f"{API_GROUP}/type"
 LABEL_PRIORITY = f"{API_GROUP}/priority"
 LABEL_PHASE = f"{API_GROUP}/phase"
 DISPATCH_RETRY = timedelta(seconds=10)
+STALE_JOB_RETRY = 2.0  # seconds: a leftover Job being deleted
+NAME_TAKEN_RETRY = 30.0  # seconds: someone else's Job holds the name
 WARNING_REASONS = {
     "InvalidSpec",
     "UnknownType",
@@ -49,6 +51,10 @@ WARNING_REASONS = {
 }
 
 Clock = Callable[[], datetime]
+
+
+def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
 
 
 def utcnow() -> datetime:
@@ -122,6 +128,7 @@ class Reconciler:
         if body is GONE or body is None:
             await self._forget(queue_member(namespace, name), "")
             await self.queue.cancel_expiry(queue_member(namespace, name))
+            await self._release_all(namespace, name)
             return
         if not self.registry.loaded:
             return  # judged once the registry loads (every known key is queued again)
@@ -198,7 +205,11 @@ class Reconciler:
     async def _finished(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> None:
         await self._forget(job.member, spec.type)
         for attempt in job.status.attempts:
-            self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
+            # The outcome is recorded: the Job may go (a restart between the
+            # status write and the release leaves it to here).
+            cached = self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
+            if cached is not None:
+                await self._release(job.namespace, cached)
         await self._labels(job, spec)
         if spec.ttl_after_finished is None:
             await self.queue.cancel_expiry(job.member)
@@ -215,8 +226,19 @@ class Reconciler:
             self.wake_dispatcher()
 
     async def _cancel(self, job: Job, spec: BackgroundJobSpec, now: datetime) -> None:
+        # The running attempt's Job, and the next attempt's, which a dispatch
+        # may have created without getting to write Running (a refused write,
+        # a crash): names are deterministic, so nothing is left running.
+        names = {attempt_job_name(job.name, lc.next_attempt_number(job.status))}
         if job.status.phase == Phase.RUNNING and job.status.job_name:
-            await self.kube.delete_job(job.namespace, job.status.job_name)
+            names.add(job.status.job_name)
+        for name in sorted(names):
+            existing = self.attempt_jobs.get((job.namespace, name)) or await self.kube.get_job(
+                job.namespace, name
+            )
+            if existing is not None and _owned_by(existing, job.body["metadata"]["uid"]):
+                await self.kube.delete_job(job.namespace, name)
+                await self._release(job.namespace, existing)
         job = await self._write(job, lc.cancelled(job.status, now), now)
         await self._forget(job.member, spec.type)
         await self._finished(job, spec, now)
@@ -242,6 +264,17 @@ class Reconciler:
             )
         elif classify(batch_job, []) is None:
             outcome = None  # still running: no need to look at its pods
+            if batch_job["metadata"].get("deletionTimestamp"):
+                outcome = Outcome(
+                    succeeded=False,
+                    permanent=False,
+                    reason="JobLost",
+                    error=f"the attempt's Job {job_name} was deleted before it finished",
+                    exit_code=None,
+                    message="",
+                    pod_name=None,
+                    finished_at=now,
+                )
         else:
             pods = await self.kube.job_pods(job.namespace, job_name)
             outcome = classify(batch_job, pods)
@@ -265,7 +298,23 @@ class Reconciler:
             metrics.RETRIED.labels(spec.type).inc()
         job = await self._write(job, new, now)
         await self._forget(job.member, spec.type)
+        if batch_job is not None:
+            await self._release(job.namespace, batch_job)
         return job
+
+    async def _release(self, namespace: str, batch_job: dict[str, Any]) -> None:
+        """Take the outcome finalizer off an attempt Job whose outcome is recorded."""
+        meta = batch_job["metadata"]
+        if OUTCOME_FINALIZER in (meta.get("finalizers") or []):
+            await self.kube.remove_finalizer(namespace, meta["name"], OUTCOME_FINALIZER)
+
+    async def _release_all(self, namespace: str, name: str) -> None:
+        """The BackgroundJob is gone: its attempt Jobs keep nothing worth waiting for."""
+        live = await self.kube.get_bgjob(namespace, name)
+        uid = (live or {}).get("metadata", {}).get("uid")
+        for batch_job in await self.kube.attempt_jobs_of(namespace, name):
+            if uid is None or not _owned_by(batch_job, uid):
+                await self._release(namespace, batch_job)
 
     async def _start_attempt(
         self, job: Job, spec: BackgroundJobSpec, settings: Effective, now: datetime
@@ -311,11 +360,8 @@ class Reconciler:
             )
             self.wake_dispatcher()
             return
-        owner = (created["metadata"].get("ownerReferences") or [{}])[0].get("uid")
-        if not fresh and owner != job.body["metadata"]["uid"]:
-            raise KubeError(
-                f"Job {manifest['metadata']['name']} exists but belongs to another object"
-            )
+        if not fresh and not _owned_by(created, job.body["metadata"]["uid"]):
+            await self._name_taken(job, created)
         waiting_since = job.status.next_attempt_at or job.status.queued_at
         job = await self._write(
             job,
@@ -329,6 +375,35 @@ class Reconciler:
                 metrics.QUEUE_WAIT.labels(spec.type).observe(
                     max(0.0, (now - waiting_since).total_seconds())
                 )
+
+    async def _name_taken(self, job: Job, other: dict[str, Any]) -> NoReturn:
+        """The attempt's Job name is held by a Job that is not this object's.
+
+        A leftover of an earlier BackgroundJob of the same name (deleted and
+        created again before the garbage collector removed its Jobs) is
+        deleted; anything else is left alone. Either way it is reported, and
+        the attempt is tried again shortly: never a silent stall.
+        """
+        name = other["metadata"]["name"]
+        refs = other["metadata"].get("ownerReferences") or []
+        leftover = any(r.get("kind") == KIND and r.get("name") == job.name for r in refs)
+        if leftover:
+            await self.kube.delete_job(job.namespace, name)
+            await self._release(job.namespace, other)
+            reason = "StaleAttemptJob"
+            message = (
+                f"Job {name} belonged to an earlier BackgroundJob named {job.name}; "
+                "deleted it, the attempt starts once it is gone"
+            )
+        else:
+            reason = "JobNameTaken"
+            message = (
+                f"Job {name} exists and is not this BackgroundJob's; delete or rename it "
+                "so that the attempt can start"
+            )
+        self.kube.emit(job.body, type_="Warning", reason=reason, message=message)
+        log.warning("%s/%s: %s", job.namespace, job.name, message)
+        raise Requeue(STALE_JOB_RETRY if leftover else NAME_TAKEN_RETRY)
 
     async def _enqueue(
         self,

@@ -122,9 +122,8 @@ class WorkQueue:
 
     # Workers -----------------------------------------------------------------
 
-    def start(self, health: Health | None = None, name: str = "workers") -> None:
+    def start(self, health: Health, name: str = "workers") -> None:
         """Start the workers, each supervised (restarted if it ever fails)."""
-        health = health or Health()
 
         def work() -> Awaitable[None]:
             return self._work(lambda: health.ok(name))

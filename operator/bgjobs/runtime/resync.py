@@ -1,0 +1,175 @@
+"""Resync: find where Redis disagrees with the BackgroundJobs, and repair it.
+
+The objects are the source of truth; Redis is an index of them. A write can
+be lost (a failover to a replica that lagged, a person's ``DEL``), so every
+``--resync-period`` the leader compares the two:
+
+=================  ==========================================  ================
+kind               found                                       repair
+=================  ==========================================  ================
+``ghost-running``  a member holds a slot, its job is not       slot freed
+                   Running (or is gone)
+``stale-queued``   a member is queued, its job is finished,    entry dropped
+                   cancelled, unknown or gone
+``stale-expiry``   a ttlAfterFinished timer for a job gone     timer dropped
+``missing-slot``   a Running job holds no slot                 slot taken
+``missing-entry``  a Pending or Retrying job is in no queue    queued again
+``missing-expiry`` a finished job's ttlAfterFinished timer     timer set
+                   is not set
+=================  ==========================================  ================
+
+A suspect is read again (the object, and its place in Redis) before it is
+repaired; one that changed meanwhile, was never reconciled yet, or was
+dispatched within the grace (its Running is on its way) is left to the next
+pass. A repair frees or drops what Redis holds wrongly and marks the
+job dirty: the reconciler then writes what Redis should hold, as it does for
+any event. Each repair is counted in ``bgjobs_redis_repairs_total{kind}``
+and reported in an Event on the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bgjobs import metrics
+from bgjobs.k8s import Kube
+from bgjobs.logic.naming import queue_member, split_member
+from bgjobs.queue import RedisQueue
+from bgjobs.runtime.reconciler import Reconciler
+from bgjobs.runtime.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    "ghost-running": "held a dispatch slot in Redis while not Running; the slot was freed",
+    "stale-queued": "was still queued in Redis although it cannot run; the entry was dropped",
+    "stale-expiry": "had a ttlAfterFinished timer in Redis but is gone; the timer was dropped",
+    "missing-slot": "was Running without its dispatch slot in Redis; the slot was taken",
+    "missing-entry": "was waiting but in no queue in Redis; it was queued again",
+    "missing-expiry": "had no ttlAfterFinished timer in Redis; it was set",
+}
+
+
+def _state(entry: Any) -> str | None:
+    return entry.state if entry is not None else None
+
+
+class Resync:
+    def __init__(
+        self,
+        kube: Kube,
+        queue: RedisQueue,
+        reconciler: Reconciler,
+        work: WorkQueue,
+        *,
+        namespaces: list[str] | None,
+        period: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.kube = kube
+        self.queue = queue
+        self.reconciler = reconciler
+        self.work = work
+        self.namespaces = namespaces
+        self.period = period
+        self.grace = timedelta(seconds=min(10.0, period / 2))
+        self.clock = clock
+
+    async def run(self, ok: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(self.period)
+            await self.once()
+            ok()
+
+    async def once(self) -> dict[str, int]:
+        """One comparison; returns the repairs made, by kind."""
+        t0 = time.monotonic()
+        started = self.clock()
+        objects = await self.kube.list_bgjobs(self.namespaces)
+        now = self.clock()
+        desired: dict[str, str | None] = {}
+        bodies: dict[str, dict[str, Any]] = {}
+        for body in objects:
+            meta = body["metadata"]
+            member = queue_member(meta["namespace"], meta["name"])
+            desired[member] = _state(self.reconciler.entry_for(body, now))
+            bodies[member] = body
+        snap = await self.queue.snapshot(self.reconciler.registry.current.handlers)
+        cutoff_ms = (started - self.grace).timestamp() * 1000
+
+        suspects: dict[str, str] = {}
+        for member, at in snap.running.items():
+            if desired.get(member) != "running" and (at is None or at < cutoff_ms):
+                suspects[member] = "ghost-running"
+        for member in snap.queued - snap.running.keys():
+            if desired.get(member) != "queued":
+                suspects[member] = "stale-queued"
+        for member in snap.expiring:
+            if member not in desired:
+                suspects[member] = "stale-expiry"
+        for member, state in desired.items():
+            held = member in snap.running
+            if state == "running" and not held:
+                suspects[member] = "missing-slot"
+            elif state == "queued" and not held and member not in snap.queued:
+                suspects[member] = "missing-entry"
+            elif state == "expiring" and member not in snap.expiring:
+                suspects[member] = "missing-expiry"
+
+        repaired: dict[str, int] = {}
+        for member, kind in sorted(suspects.items()):
+            if await self._repair(member, kind, bodies.get(member)):
+                repaired[kind] = repaired.get(kind, 0) + 1
+        if repaired:
+            self.reconciler.wake_dispatcher()  # freed slots, entries queued again
+        log.debug(
+            "resync: %d objects, %d suspects, repaired %s in %.2fs",
+            len(objects),
+            len(suspects),
+            repaired or "nothing",
+            time.monotonic() - t0,
+        )
+        return repaired
+
+    async def _repair(self, member: str, kind: str, listed: dict[str, Any] | None) -> bool:
+        namespace, name = split_member(member)
+        body = await self.kube.get_bgjob(namespace, name)
+        if _version(body) != _version(listed):
+            return False  # it changed since the list: its reconcile has it in hand
+        state = _state(self.reconciler.entry_for(body, self.clock())) if body else None
+        job_type = str(((body or {}).get("spec") or {}).get("type") or "")
+        types = {job_type, *self.reconciler.registry.current.handlers} - {""}
+        held, queued = await self.queue.place(member, types)
+        judged = bool(((body or {}).get("status") or {}).get("phase"))
+        still = {
+            "ghost-running": state != "running" and held,
+            "stale-queued": state != "queued" and queued and not held,
+            "stale-expiry": body is None,
+            "missing-slot": state == "running" and not held,
+            # Never reconciled yet (no phase): its first reconcile queues it.
+            "missing-entry": state == "queued" and judged and not (held or queued),
+            "missing-expiry": state == "expiring",
+        }[kind]
+        if not still:
+            return False
+        if kind in ("ghost-running", "stale-queued"):
+            for each in sorted(types) or [""]:
+                await self.queue.forget(member, each)
+        elif kind == "stale-expiry":
+            await self.queue.cancel_expiry(member)
+        metrics.REPAIRS.labels(kind).inc()
+        message = f"BackgroundJob {member} {MESSAGES[kind]}"
+        log.warning("resync: %s", message)
+        if body is not None:
+            self.kube.emit(body, type_="Warning", reason="QueueRepaired", message=message)
+            self.work.add((namespace, name))
+        return True
+
+
+def _version(body: dict[str, Any] | None) -> str | None:
+    return None if body is None else body["metadata"].get("resourceVersion")
