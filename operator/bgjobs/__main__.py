@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST:PORT",
         help="find the Redis master through this sentinel (repeatable; "
-        "BGJOBS_REDIS_SENTINELS, comma-separated)",
+        "BGJOBS_REDIS_SENTINELS, comma-separated; their password, if any: "
+        "BGJOBS_REDIS_SENTINEL_PASSWORD)",
     )
     run.add_argument(
         "--redis-sentinel-master",
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         redis_prefix=args.redis_prefix,
         redis_sentinels=args.redis_sentinels or env.redis_sentinels,
         redis_sentinel_master=args.redis_sentinel_master,
+        redis_sentinel_password=env.redis_sentinel_password,
         registry_configmap=args.registry_configmap,
         registry_file=args.registry_file,
         namespaces=namespaces,

@@ -64,6 +64,8 @@ class Settings:
     #: found again after a failover); ``redis_url`` then only names the db.
     redis_sentinels: list[str] = field(default_factory=list)
     redis_sentinel_master: str = "mymaster"
+    #: The sentinels' own password, if they ask for one.
+    redis_sentinel_password: str | None = None
     #: ``namespace/name`` of the registry ConfigMap (key ``registry.yaml``).
     registry_configmap: str | None = None
     #: A registry file, for local runs (reloaded when it changes).
@@ -108,6 +110,7 @@ class Settings:
             redis_prefix=env("BGJOBS_REDIS_PREFIX", cls.redis_prefix),
             redis_sentinels=_env_list("BGJOBS_REDIS_SENTINELS"),
             redis_sentinel_master=env("BGJOBS_REDIS_SENTINEL_MASTER") or cls.redis_sentinel_master,
+            redis_sentinel_password=env("BGJOBS_REDIS_SENTINEL_PASSWORD") or None,
             registry_configmap=env("BGJOBS_REGISTRY_CONFIGMAP") or None,
             registry_file=env("BGJOBS_REGISTRY_FILE") or None,
             namespaces=_env_list("BGJOBS_NAMESPACES"),

@@ -249,7 +249,10 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
 
 async def _sample_liveness(op: OperatorProcess, into: list[int]) -> None:
     while True:
-        code, _ = await asyncio.to_thread(op.probe, "/healthz")
+        try:
+            code, _ = await asyncio.to_thread(op.probe, "/healthz")
+        except OSError:
+            code = -1  # not answering at all
         into.append(code)
         await asyncio.sleep(1)
 
@@ -527,7 +530,7 @@ async def _gone(jobs: Jobs, name: str) -> bool:
 async def test_resync_frees_ghost_slots_and_queues_a_lost_entry_again(
     run_operator: Run, jobs: Jobs, redis: aioredis.Redis, namespace: str
 ) -> None:
-    period = 10.0
+    period = 20.0  # long enough to set the drift up before the first pass
     op = run_operator(registry(maxConcurrentJobs=2), extra_args=["--resync-period", str(period)])
     prefix = f"bgjobs-test:{namespace}:"
     for key in ("running", "running:work"):  # two ghosts fill the cap of 2
@@ -545,6 +548,10 @@ async def test_resync_frees_ghost_slots_and_queues_a_lost_entry_again(
     await eventually(both_queued, within=30, what="both jobs queued behind the ghosts")
     await redis.zrem(prefix + "ready:work", f"{namespace}/second")  # a lost write
     injected = time.monotonic()
+    kinds = ("ghost-running", "missing-entry")
+    assert all(op.metric("bgjobs_redis_repairs_total", {"kind": k}) == 0 for k in kinds), (
+        "a resync ran before the drift was set up: the test proves nothing"
+    )
 
     await completed(jobs, ["first", "second"], within=period + 10)
     print(f"both completed {time.monotonic() - injected:.1f}s after the drift")

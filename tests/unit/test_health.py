@@ -6,9 +6,13 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
-from bgjobs.runtime.health import Health, InjectedFault, supervise
+from bgjobs.k8s import KubeError
+from bgjobs.runtime.health import Health, InjectedFault, supervise, transient
 
 
 def errors(loop: str) -> float:
@@ -113,3 +117,31 @@ def test_the_fault_hook_fires_the_given_number_of_times() -> None:
         with pytest.raises(InjectedFault):
             health.check_fault("dispatcher")  # for ever
     health.check_fault("workers")  # never armed
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (ApiException(status=0, reason="connection refused"), True),
+        (ApiException(status=503), True),
+        (ApiException(status=429), True),
+        (ApiException(status=403), False),  # a refusal: waiting does not cure it
+        (KubeError("no usable kubeconfig"), False),
+        (RedisConnectionError("gone"), True),
+        (ResponseError("ERR Error running script"), False),  # a bug in a script
+        (TimeoutError(), True),
+        (KeyError("boom"), False),
+    ],
+)
+def test_only_outages_count_as_transient(exc: BaseException, expected: bool) -> None:
+    assert transient(exc) is expected
+
+
+def test_a_transient_failure_is_counted_but_never_fails_liveness() -> None:
+    clock = Clock()
+    health = Health(unhealthy_after=1, clock=clock)
+    before = errors("t-outage")
+    health.failed("t-outage", ApiException(status=0, reason="reset"))
+    clock.now += 3600
+    assert errors("t-outage") - before == 1
+    assert health.live()[0]

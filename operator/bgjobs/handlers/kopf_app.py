@@ -84,6 +84,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    if event["type"] == "DELETED":
+        memo.runtime.reconciler.deleted(obj)
     memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj)
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):

@@ -450,24 +450,6 @@ class Kube:
                 return
             raise _wrap(exc, f"release Job {namespace}/{job_name}") from exc
 
-    async def attempt_jobs_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """The attempt Jobs labelled as BackgroundJob ``name``'s (of any incarnation)."""
-        label = name if len(name) <= 63 else name[:63].rstrip("-.")
-        try:
-            resp = await self.batch.list_namespaced_job(
-                namespace, label_selector=f"bgjobs.io/job={label}", _preload_content=False
-            )
-            jobs: list[dict[str, Any]] = (
-                await _json(resp, f"list attempt Jobs of {namespace}/{name}")
-            ).get("items", [])
-        except ApiException as exc:
-            raise _wrap(exc, f"list attempt Jobs of {namespace}/{name}") from exc
-        return [
-            j
-            for j in jobs
-            if any(r.get("name") == name for r in j["metadata"].get("ownerReferences") or [])
-        ]
-
     async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         try:
             resp = await self.core.list_namespaced_pod(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
@@ -92,7 +93,7 @@ class LeaderElector:
     def _spec(self, transitions: int, acquired: datetime) -> dict[str, Any]:
         return {
             "holderIdentity": self.me,
-            "leaseDurationSeconds": max(1, round(self.timing.lease_duration)),
+            "leaseDurationSeconds": max(1, math.ceil(self.timing.lease_duration)),
             "acquireTime": _fmt(acquired),
             "renewTime": _fmt(self.clock()),
             "leaseTransitions": transitions,

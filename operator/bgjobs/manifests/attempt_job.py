@@ -52,6 +52,11 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 
+def attempt_label(name: str) -> str:
+    """The ``bgjobs.io/job`` label value of a BackgroundJob's attempt Jobs."""
+    return name if len(name) <= 63 else name[:63].rstrip("-.")
+
+
 def attempt_job(
     *,
     name: str,
@@ -67,7 +72,7 @@ def attempt_job(
     deadline = created_at.astimezone(UTC) + settings.timeout
     labels = {
         **MANAGED_BY,
-        LABEL_JOB: name if len(name) <= 63 else name[:63].rstrip("-."),
+        LABEL_JOB: attempt_label(name),
         LABEL_TYPE: spec.type,
         LABEL_ATTEMPT: str(attempt),
     }

@@ -138,6 +138,11 @@ class RedisQueue:
     async def has_epoch(self) -> bool:
         return bool(await self.redis.exists(self.keys.epoch))
 
+    async def epoch(self) -> str | None:
+        """The mark of the last rebuild (None: Redis lost its data)."""
+        raw = await self.redis.get(self.keys.epoch)
+        return None if raw is None else _text(raw)
+
     async def stats(self) -> dict[tuple[str, str, str], int]:
         """(state, type, priority) → count, state in ready/delayed/running."""
         raw = await self._run("stats")

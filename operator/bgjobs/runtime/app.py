@@ -63,14 +63,18 @@ def connect_redis(settings: Settings) -> Redis:
             **timeouts,
         )
     db = int(urlsplit(settings.redis_url).path.strip("/") or 0)
-    sentinel = Sentinel(sentinels, sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
+    asking = {**timeouts, "password": settings.redis_sentinel_password}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=asking, **timeouts)  # type: ignore[no-untyped-call]
     log.info(
         "Redis: master %r through sentinels %s",
         settings.redis_sentinel_master,
         ", ".join(settings.redis_sentinels),
     )
     master: Redis = sentinel.master_for(
-        settings.redis_sentinel_master, password=settings.redis_password, db=db
+        settings.redis_sentinel_master,
+        password=settings.redis_password,
+        db=db,
+        health_check_interval=15,
     )
     return master
 
@@ -122,14 +126,19 @@ class Runtime:
 
         async def rebuild(epoch: str) -> int:
             # The list is read while reconciles go on; only the Redis writes
-            # hold them back. A change in between is repaired by its own
-            # reconcile (deterministic names make a repeat harmless) or by
-            # the next resync.
-            objects = await kube.list_bgjobs(settings.namespaces or None)
-            async with lock.writing():
-                now = utcnow()
-                entries = (e for e in (reconciler.entry_for(o, now) for o in objects) if e)
-                await queue.rebuild(entries, now=now, epoch=epoch)
+            # hold them back.
+            reconciler.record_touched()
+            try:
+                objects = await kube.list_bgjobs(settings.namespaces or None)
+                async with lock.writing():
+                    now = utcnow()
+                    entries = (e for e in (reconciler.entry_for(o, now) for o in objects) if e)
+                    await queue.rebuild(entries, now=now, epoch=epoch)
+            finally:
+                # Reconciled after the list was read: the rebuild wrote an
+                # older picture of them; their reconciles write the newer one.
+                for key in reconciler.touched():
+                    work.add(key)
             return len(objects)
 
         dispatcher = Dispatcher(queue, registry, work, rebuild, utcnow)
@@ -147,6 +156,8 @@ class Runtime:
             queue,
             reconciler,
             work,
+            lock,
+            ready=lambda: registry.loaded and dispatcher.rebuilt,
             namespaces=settings.namespaces or None,
             period=settings.resync_period,
             clock=utcnow,

@@ -52,6 +52,11 @@ class Dispatcher:
     def wake(self) -> None:
         self._event.set()
 
+    @property
+    def rebuilt(self) -> bool:
+        """Redis has been rebuilt from the objects since this process started."""
+        return self._rebuilt
+
     async def run(self, ok: Callable[[], None] = lambda: None) -> None:
         """Dispatch for ever; ``ok`` is called after every good pass.
 

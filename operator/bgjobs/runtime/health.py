@@ -23,9 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import ClientError, web
 from kubernetes_asyncio.client.exceptions import ApiException
-from redis.exceptions import RedisError
+from redis.asyncio.sentinel import MasterNotFoundError
+from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bgjobs import metrics
 from bgjobs.k8s import KubeError
@@ -55,13 +58,23 @@ def _faults_from_env() -> dict[str, int]:
     return faults
 
 
+#: Redis faults that waiting out may cure (not, say, a script's error).
+REDIS_TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    MasterNotFoundError,
+)
+
+
 def transient(exc: BaseException) -> bool:
     """A fault of the API server or Redis that waiting out may cure."""
-    status = getattr(exc, "status", None)
-    if isinstance(exc, (RedisError, OSError, TimeoutError)):
+    if isinstance(exc, (*REDIS_TRANSIENT, ConnectionError, TimeoutError, ClientError)):
         return True
     if isinstance(exc, (ApiException, KubeError)):
-        return status in (0, None, 429) or (isinstance(status, int) and status >= 500)
+        status = exc.status
+        return status in (0, 429) or (isinstance(status, int) and status >= 500)
     return False
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,7 +24,7 @@ from bgjobs.logic.naming import attempt_job_name, queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec
-from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER, attempt_job
+from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
 from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec, BackgroundJobStatus
 from bgjobs.models.common import Phase, Priority
 from bgjobs.queue import RedisQueue
@@ -39,8 +39,8 @@ LABEL_TYPE = f"{API_GROUP}/type"
 LABEL_PRIORITY = f"{API_GROUP}/priority"
 LABEL_PHASE = f"{API_GROUP}/phase"
 DISPATCH_RETRY = timedelta(seconds=10)
-STALE_JOB_RETRY = 2.0  # seconds: a leftover Job being deleted
-NAME_TAKEN_RETRY = 30.0  # seconds: someone else's Job holds the name
+STALE_JOB_RETRY = timedelta(seconds=5)  # a leftover Job being deleted
+NAME_TAKEN_RETRY = timedelta(seconds=30)  # someone else's Job holds the name
 WARNING_REASONS = {
     "InvalidSpec",
     "UnknownType",
@@ -65,7 +65,7 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _status(body: dict[str, Any]) -> BackgroundJobStatus:
+def status_of(body: dict[str, Any]) -> BackgroundJobStatus:
     try:
         return BackgroundJobStatus.model_validate(body.get("status") or {})
     except ValidationError:
@@ -116,11 +116,24 @@ class Reconciler:
         #: Attempt Jobs as last seen by the watch (kopf_app fills it): reading a
         #: running attempt costs no API call until its Job has finished.
         self.attempt_jobs: dict[Key, dict[str, Any]] = {}
+        self._deleted: dict[Key, list[str]] = {}  # attempt Job names of deleted objects
+        self._touched: set[Key] | None = None
 
     # Entry point ---------------------------------------------------------------
 
+    def record_touched(self) -> None:
+        """Start noting which keys are reconciled (see :meth:`touched`)."""
+        self._touched = set()
+
+    def touched(self) -> set[Key]:
+        """The keys reconciled since :meth:`record_touched`; stops noting."""
+        keys, self._touched = self._touched or set(), None
+        return keys
+
     async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
         namespace, name = key
+        if self._touched is not None:
+            self._touched.add(key)
         if body is FETCH:
             body = await self.kube.get_bgjob(namespace, name)
             if self.work is not None:
@@ -130,11 +143,12 @@ class Reconciler:
             await self.queue.cancel_expiry(queue_member(namespace, name))
             await self._release_all(namespace, name)
             return
+        self._deleted.pop(key, None)  # deleted, then created again
         if not self.registry.loaded:
             return  # judged once the registry loads (every known key is queued again)
         seen = datetime.fromtimestamp(seen_at, UTC)
         try:
-            await self.reconcile(Job(body, _status(body)), seen)
+            await self.reconcile(Job(body, status_of(body)), seen)
         except Conflict as exc:
             raise Requeue(0, fresh=True) from exc
 
@@ -207,9 +221,10 @@ class Reconciler:
         for attempt in job.status.attempts:
             # The outcome is recorded: the Job may go (a restart between the
             # status write and the release leaves it to here).
-            cached = self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
+            cached = self.attempt_jobs.get((job.namespace, attempt.job_name))
             if cached is not None:
                 await self._release(job.namespace, cached)
+                self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
         await self._labels(job, spec)
         if spec.ttl_after_finished is None:
             await self.queue.cancel_expiry(job.member)
@@ -303,17 +318,48 @@ class Reconciler:
         return job
 
     async def _release(self, namespace: str, batch_job: dict[str, Any]) -> None:
-        """Take the outcome finalizer off an attempt Job whose outcome is recorded."""
+        """Take the outcome finalizer off an attempt Job whose outcome is recorded.
+
+        The body (the cached one, usually) is updated too, so that nothing
+        releases the same Job twice before the watch brings the new version.
+        """
         meta = batch_job["metadata"]
-        if OUTCOME_FINALIZER in (meta.get("finalizers") or []):
+        finalizers = meta.get("finalizers") or []
+        if OUTCOME_FINALIZER in finalizers:
             await self.kube.remove_finalizer(namespace, meta["name"], OUTCOME_FINALIZER)
+            meta["finalizers"] = [f for f in finalizers if f != OUTCOME_FINALIZER]
+
+    def deleted(self, body: dict[str, Any]) -> None:
+        """The watch saw ``body`` deleted: remember its attempts' Job names."""
+        meta = body["metadata"]
+        attempts = (body.get("status") or {}).get("attempts") or []
+        names = [a["jobName"] for a in attempts if a.get("jobName")]
+        self._deleted[(meta["namespace"], meta["name"])] = names
 
     async def _release_all(self, namespace: str, name: str) -> None:
-        """The BackgroundJob is gone: its attempt Jobs keep nothing worth waiting for."""
-        live = await self.kube.get_bgjob(namespace, name)
-        uid = (live or {}).get("metadata", {}).get("uid")
-        for batch_job in await self.kube.attempt_jobs_of(namespace, name):
-            if uid is None or not _owned_by(batch_job, uid):
+        """The BackgroundJob is gone: its attempt Jobs keep nothing worth waiting for.
+
+        Read from the watch's cache of attempt Jobs (no API call unless one
+        still holds the finalizer): by the Job names its last status listed,
+        or, not knowing them (deleted while no operator ran), by a scan where
+        a Job whose owner reference was stripped (an orphaning delete) is
+        known by its label.
+        """
+        names = self._deleted.pop((namespace, name), None)
+        if names is not None:
+            for job_name in names:
+                cached = self.attempt_jobs.get((namespace, job_name))
+                if cached is not None:
+                    await self._release(namespace, cached)
+            return
+        label = attempt_label(name)
+        for (ns, _), batch_job in list(self.attempt_jobs.items()):
+            meta = batch_job["metadata"]
+            if ns != namespace or OUTCOME_FINALIZER not in (meta.get("finalizers") or []):
+                continue
+            refs = meta.get("ownerReferences") or []
+            ours = any(r.get("kind") == KIND and r.get("name") == name for r in refs)
+            if ours or (not refs and (meta.get("labels") or {}).get(LABEL_JOB) == label):
                 await self._release(namespace, batch_job)
 
     async def _start_attempt(
@@ -341,27 +387,14 @@ class Reconciler:
         except KubeError as exc:
             if isinstance(exc, Conflict):
                 raise
-            await self._forget(job.member, spec.type)
-            at = now + DISPATCH_RETRY
-            await self.queue.enqueue(
-                job.member,
-                spec.type,
-                settings.priority.value,
-                score=self._score(job.status, settings, now),
-                due=at,
-                now=now,
-            )
-            self.kube.emit(
-                job.body,
-                type_="Warning",
-                reason="DispatchFailed",
-                message=f"could not create the attempt's Job, trying again at "
-                f"{at.isoformat()}: {exc}",
-            )
-            self.wake_dispatcher()
+            await self._dispatch_later(
+                job, spec, settings, now, DISPATCH_RETRY, "DispatchFailed",
+                f"could not create the attempt's Job: {exc}",
+            )  # fmt: skip
             return
         if not fresh and not _owned_by(created, job.body["metadata"]["uid"]):
-            await self._name_taken(job, created)
+            await self._name_taken(job, spec, settings, created, now)
+            return
         waiting_since = job.status.next_attempt_at or job.status.queued_at
         job = await self._write(
             job,
@@ -376,34 +409,69 @@ class Reconciler:
                     max(0.0, (now - waiting_since).total_seconds())
                 )
 
-    async def _name_taken(self, job: Job, other: dict[str, Any]) -> NoReturn:
+    async def _dispatch_later(
+        self,
+        job: Job,
+        spec: BackgroundJobSpec,
+        settings: Effective,
+        now: datetime,
+        delay: timedelta,
+        reason: str,
+        message: str,
+    ) -> None:
+        """The attempt cannot start now: free its slot, queue it again for later, say why."""
+        await self._forget(job.member, spec.type)
+        at = now + delay
+        await self.queue.enqueue(
+            job.member,
+            spec.type,
+            settings.priority.value,
+            score=self._score(job.status, settings, now),
+            due=at,
+            now=now,
+        )
+        self.kube.emit(
+            job.body,
+            type_="Warning",
+            reason=reason,
+            message=f"{message}; trying again at {at.isoformat()}",
+        )
+        self.wake_dispatcher()
+
+    async def _name_taken(
+        self,
+        job: Job,
+        spec: BackgroundJobSpec,
+        settings: Effective,
+        other: dict[str, Any],
+        now: datetime,
+    ) -> None:
         """The attempt's Job name is held by a Job that is not this object's.
 
         A leftover of an earlier BackgroundJob of the same name (deleted and
         created again before the garbage collector removed its Jobs) is
-        deleted; anything else is left alone. Either way it is reported, and
-        the attempt is tried again shortly: never a silent stall.
+        deleted; anything else is left alone. Either way the slot is freed,
+        the attempt tried again later, and it is reported: never a silent stall.
         """
-        name = other["metadata"]["name"]
-        refs = other["metadata"].get("ownerReferences") or []
-        leftover = any(r.get("kind") == KIND and r.get("name") == job.name for r in refs)
-        if leftover:
-            await self.kube.delete_job(job.namespace, name)
+        meta = other["metadata"]
+        refs = meta.get("ownerReferences") or []
+        if any(r.get("kind") == KIND and r.get("name") == job.name for r in refs):
+            if not meta.get("deletionTimestamp"):
+                await self.kube.delete_job(job.namespace, meta["name"])
             await self._release(job.namespace, other)
-            reason = "StaleAttemptJob"
+            reason, delay = "StaleAttemptJob", STALE_JOB_RETRY
             message = (
-                f"Job {name} belonged to an earlier BackgroundJob named {job.name}; "
-                "deleted it, the attempt starts once it is gone"
+                f"Job {meta['name']} belonged to an earlier BackgroundJob named {job.name} "
+                "and is being deleted; the attempt starts once it is gone"
             )
         else:
-            reason = "JobNameTaken"
+            reason, delay = "JobNameTaken", NAME_TAKEN_RETRY
             message = (
-                f"Job {name} exists and is not this BackgroundJob's; delete or rename it "
-                "so that the attempt can start"
+                f"Job {meta['name']} exists and is not this BackgroundJob's; delete or "
+                "rename it so that the attempt can start"
             )
-        self.kube.emit(job.body, type_="Warning", reason=reason, message=message)
         log.warning("%s/%s: %s", job.namespace, job.name, message)
-        raise Requeue(STALE_JOB_RETRY if leftover else NAME_TAKEN_RETRY)
+        await self._dispatch_later(job, spec, settings, now, delay, reason, message)
 
     async def _enqueue(
         self,
@@ -469,7 +537,7 @@ class Reconciler:
                 reason=new.reason or str(new.phase),
                 message=new.message or str(new.phase),
             )
-        return Job(body, _status(body))
+        return Job(body, status_of(body))
 
     async def _labels(
         self, job: Job, spec: BackgroundJobSpec, prio: Priority | None = None
@@ -504,7 +572,7 @@ class Reconciler:
             spec = parse_spec(body.get("spec"), registry.max_payload_bytes)
         except InvalidSpec:
             return None
-        status = _status(body)
+        status = status_of(body)
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         member = queue_member(ns, name)
         if status.phase is not None and status.phase.finished:
@@ -512,12 +580,15 @@ class Reconciler:
                 at = status.completed_at + parse_duration(spec.ttl_after_finished)
                 return QueueEntry(member, spec.type, "", "expiring", expires=at)
             return None
+        if status.phase == Phase.RUNNING:
+            # Its attempt runs, and holds a slot, whatever the registry says now.
+            known = spec.type in registry.handlers
+            priority = effective(spec, registry).priority if known else spec.priority
+            return QueueEntry(member, spec.type, (priority or Priority.NORMAL).value, "running")
         if spec.cancel or spec.type not in registry.handlers:
             return None
         settings = effective(spec, registry)
         prio = settings.priority.value
-        if status.phase == Phase.RUNNING:
-            return QueueEntry(member, spec.type, prio, "running")
         created = _ts(body["metadata"].get("creationTimestamp")) or now
         if status.queued_at is None:
             status = status.model_copy(update={"queued_at": created})

@@ -19,12 +19,16 @@ kind               found                                       repair
 =================  ==========================================  ================
 
 A suspect is read again (the object, and its place in Redis) before it is
-repaired; one that changed meanwhile, was never reconciled yet, or was
-dispatched within the grace (its Running is on its way) is left to the next
-pass. A repair frees or drops what Redis holds wrongly and marks the
-job dirty: the reconciler then writes what Redis should hold, as it does for
-any event. Each repair is counted in ``bgjobs_redis_repairs_total{kind}``
-and reported in an Event on the job.
+repaired, with reconciles held back, and left to the next pass when it
+changed meanwhile, waits for its own reconcile, was never reconciled yet,
+was dispatched within the grace, or already has its next attempt's Job (its
+``Running`` is on its way). A pass is skipped before the registry has loaded
+and Redis has been rebuilt, and dropped when Redis is rebuilt during it.
+
+A repair frees or drops what Redis holds wrongly and marks the job dirty: the
+reconciler then writes what Redis should hold, as it does for any event.
+Each repair is counted in ``bgjobs_redis_repairs_total{kind}`` and reported
+in an Event on the job.
 """
 
 from __future__ import annotations
@@ -38,9 +42,12 @@ from typing import Any
 
 from bgjobs import metrics
 from bgjobs.k8s import Kube
-from bgjobs.logic.naming import queue_member, split_member
+from bgjobs.logic import lifecycle as lc
+from bgjobs.logic.naming import attempt_job_name, queue_member, split_member
 from bgjobs.queue import RedisQueue
-from bgjobs.runtime.reconciler import Reconciler
+from bgjobs.queue.redis_queue import QueueEntry
+from bgjobs.runtime.reconciler import Reconciler, status_of
+from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -55,8 +62,12 @@ MESSAGES = {
 }
 
 
-def _state(entry: Any) -> str | None:
-    return entry.state if entry is not None else None
+def _state(entry: QueueEntry | None, now: datetime) -> str | None:
+    if entry is None:
+        return None
+    if entry.state == "expiring" and entry.expires is not None and entry.expires <= now:
+        return None  # due: the dispatcher is deleting it
+    return entry.state
 
 
 class Resync:
@@ -66,7 +77,9 @@ class Resync:
         queue: RedisQueue,
         reconciler: Reconciler,
         work: WorkQueue,
+        lock: RWLock,
         *,
+        ready: Callable[[], bool],
         namespaces: list[str] | None,
         period: float,
         clock: Callable[[], datetime],
@@ -75,6 +88,8 @@ class Resync:
         self.queue = queue
         self.reconciler = reconciler
         self.work = work
+        self.lock = lock
+        self.ready = ready
         self.namespaces = namespaces
         self.period = period
         self.grace = timedelta(seconds=min(10.0, period / 2))
@@ -88,8 +103,11 @@ class Resync:
 
     async def once(self) -> dict[str, int]:
         """One comparison; returns the repairs made, by kind."""
+        if not self.ready():
+            return {}
         t0 = time.monotonic()
         started = self.clock()
+        epoch = await self.queue.epoch()
         objects = await self.kube.list_bgjobs(self.namespaces)
         now = self.clock()
         desired: dict[str, str | None] = {}
@@ -97,9 +115,12 @@ class Resync:
         for body in objects:
             meta = body["metadata"]
             member = queue_member(meta["namespace"], meta["name"])
-            desired[member] = _state(self.reconciler.entry_for(body, now))
+            desired[member] = _state(self.reconciler.entry_for(body, now), now)
             bodies[member] = body
-        snap = await self.queue.snapshot(self.reconciler.registry.current.handlers)
+        async with self.lock.reading():  # not in the middle of a rebuild
+            snap = await self.queue.snapshot(self.reconciler.registry.current.handlers)
+            if epoch is None or await self.queue.epoch() != epoch:
+                return {}  # Redis was rebuilt meanwhile: compare again next time
         cutoff_ms = (started - self.grace).timestamp() * 1000
 
         suspects: dict[str, str] = {}
@@ -123,8 +144,9 @@ class Resync:
 
         repaired: dict[str, int] = {}
         for member, kind in sorted(suspects.items()):
-            if await self._repair(member, kind, bodies.get(member)):
-                repaired[kind] = repaired.get(kind, 0) + 1
+            async with self.lock.writing():  # no reconcile half-way through meanwhile
+                if await self._repair(member, kind, bodies.get(member)):
+                    repaired[kind] = repaired.get(kind, 0) + 1
         if repaired:
             self.reconciler.wake_dispatcher()  # freed slots, entries queued again
         log.debug(
@@ -138,10 +160,15 @@ class Resync:
 
     async def _repair(self, member: str, kind: str, listed: dict[str, Any] | None) -> bool:
         namespace, name = split_member(member)
+        if self.work.busy((namespace, name)):
+            return False  # its own reconcile is due and will settle it
         body = await self.kube.get_bgjob(namespace, name)
         if _version(body) != _version(listed):
             return False  # it changed since the list: its reconcile has it in hand
-        state = _state(self.reconciler.entry_for(body, self.clock())) if body else None
+        now = self.clock()
+        state = _state(self.reconciler.entry_for(body, now), now) if body else None
+        if kind == "ghost-running" and body is not None and await self._starting(body):
+            return False
         job_type = str(((body or {}).get("spec") or {}).get("type") or "")
         types = {job_type, *self.reconciler.registry.current.handlers} - {""}
         held, queued = await self.queue.place(member, types)
@@ -169,6 +196,16 @@ class Resync:
             self.kube.emit(body, type_="Warning", reason="QueueRepaired", message=message)
             self.work.add((namespace, name))
         return True
+
+    async def _starting(self, body: dict[str, Any]) -> bool:
+        """The next attempt's Job exists: a dispatch created it, ``Running`` is to come."""
+        meta = body["metadata"]
+        job_name = attempt_job_name(meta["name"], lc.next_attempt_number(status_of(body)))
+        job = self.reconciler.attempt_jobs.get((meta["namespace"], job_name))
+        if job is None:
+            job = await self.kube.get_job(meta["namespace"], job_name)
+        refs = (job or {}).get("metadata", {}).get("ownerReferences") or []
+        return any(r.get("uid") == meta.get("uid") for r in refs)
 
 
 def _version(body: dict[str, Any] | None) -> str | None:

@@ -117,6 +117,10 @@ class WorkQueue:
     def cached(self, key: Key) -> Any:
         return self._bodies.get(key, FETCH)
 
+    def busy(self, key: Key) -> bool:
+        """``key`` waits for a worker or is being reconciled."""
+        return key in self._queued or key in self._active or key in self._items
+
     def keys(self) -> Iterator[Key]:
         return iter([k for k, b in self._bodies.items() if b is not GONE])
 
