@@ -51,6 +51,7 @@ from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+YIELD_EVERY = 500  # objects judged between two yields to the event loop
 
 MESSAGES = {
     "ghost-running": "held a dispatch slot in Redis while not Running; the slot was freed",
@@ -112,7 +113,9 @@ class Resync:
         now = self.clock()
         desired: dict[str, str | None] = {}
         bodies: dict[str, dict[str, Any]] = {}
-        for body in objects:
+        for i, body in enumerate(objects):
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # about 25 µs each: let reconciles run between
             meta = body["metadata"]
             member = queue_member(meta["namespace"], meta["name"])
             desired[member] = _state(self.reconciler.entry_for(body, now), now)
