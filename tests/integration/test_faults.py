@@ -8,6 +8,7 @@ registry ConfigMap that is not there yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,25 @@ async def completed(jobs: Jobs, names: list[str], within: float) -> None:
         return done >= set(names)
 
     await eventually(probe, within=within, interval=0.5, what=f"{len(names)} jobs Completed")
+
+
+@contextlib.asynccontextmanager
+async def running_attempts(jobs: Jobs, *, every: float) -> AsyncIterator[list[int]]:
+    """Sample the number of unfinished attempt Jobs every ``every`` seconds."""
+    samples: list[int] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            samples.append(await unfinished_attempts(jobs))
+            await asyncio.sleep(every)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield samples
+    finally:
+        done.set()
+        await sampler
 
 
 async def unfinished_attempts(jobs: Jobs) -> int:
@@ -168,20 +188,8 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
     for name in ("long-0", "long-1"):
         await jobs.patch(name, {"spec": {"cancel": True}})
 
-    samples: list[int] = []
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        while not done.is_set():
-            samples.append(await unfinished_attempts(jobs))
-            await asyncio.sleep(0.1)
-
-    sampler = asyncio.create_task(sample())
-    try:
+    async with running_attempts(jobs, every=0.1) as samples:
         await completed(jobs, names, within=120)
-    finally:
-        done.set()
-        await sampler
     code, _ = await asyncio.to_thread(op.probe, "/readyz")
     print(f"{len(samples)} samples, max running {max(samples)}")
     assert code == 200
@@ -582,16 +590,7 @@ async def test_jobs_flow_on_through_a_sentinel_failover(run_operator: Run, jobs:
         for name in names:
             await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
 
-        samples: list[int] = []
-        done = asyncio.Event()
-
-        async def sample() -> None:
-            while not done.is_set():
-                samples.append(await unfinished_attempts(jobs))
-                await asyncio.sleep(0.2)
-
-        sampler = asyncio.create_task(sample())
-        try:
+        async with running_attempts(jobs, every=0.2) as samples:
             await eventually(
                 lambda: _count_completed(jobs, names, at_least=40), within=120, what="40 done"
             )
@@ -605,9 +604,6 @@ async def test_jobs_flow_on_through_a_sentinel_failover(run_operator: Run, jobs:
             print(f"failover: a new master {time.monotonic() - killed:.1f}s after the kill")
             await completed(jobs, names, within=240)
             print(f"all 200 completed {time.monotonic() - killed:.1f}s after the kill")
-        finally:
-            done.set()
-            await sampler
         repairs = sum(op.metric("bgjobs_redis_repairs_total", {"kind": kind}) for kind in MESSAGES)
         print(f"{len(samples)} samples, max running {max(samples)}; {repairs:.0f} repairs")
         assert max(samples) <= cap

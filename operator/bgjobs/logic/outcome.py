@@ -27,6 +27,11 @@ class Outcome:
     pod_name: str | None
     finished_at: datetime | None
 
+    @classmethod
+    def lost(cls, error: str, now: datetime) -> Outcome:
+        """The attempt's Job went before it finished: a retryable ``JobLost``."""
+        return cls(False, False, "JobLost", error, None, "", None, now)
+
     @property
     def result(self) -> Any:
         """The handler's result: the termination message as JSON (raw text if not JSON)."""

@@ -266,30 +266,15 @@ class Reconciler:
         batch_job = self.attempt_jobs.get((job.namespace, job_name))
         if batch_job is None and job_name:
             batch_job = await self.kube.get_job(job.namespace, job_name)
+        outcome: Outcome | None
         if batch_job is None:
-            outcome: Outcome | None = Outcome(
-                succeeded=False,
-                permanent=False,
-                reason="JobLost",
-                error=f"the attempt's Job {job_name} disappeared before it finished",
-                exit_code=None,
-                message="",
-                pod_name=None,
-                finished_at=now,
+            outcome = Outcome.lost(
+                f"the attempt's Job {job_name} disappeared before it finished", now
             )
-        elif classify(batch_job, []) is None:
-            outcome = None  # still running: no need to look at its pods
-            if batch_job["metadata"].get("deletionTimestamp"):
-                outcome = Outcome(
-                    succeeded=False,
-                    permanent=False,
-                    reason="JobLost",
-                    error=f"the attempt's Job {job_name} was deleted before it finished",
-                    exit_code=None,
-                    message="",
-                    pod_name=None,
-                    finished_at=now,
-                )
+        elif classify(batch_job, []) is None:  # still running: no need to look at its pods
+            deleting = batch_job["metadata"].get("deletionTimestamp")
+            error = f"the attempt's Job {job_name} was deleted before it finished"
+            outcome = Outcome.lost(error, now) if deleting else None
         else:
             pods = await self.kube.job_pods(job.namespace, job_name)
             outcome = classify(batch_job, pods)
