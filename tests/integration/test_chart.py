@@ -202,6 +202,24 @@ def test_redis_variants() -> None:
     }
 
 
+def test_redis_behind_sentinel() -> None:
+    docs = render(
+        None,
+        "redis.enabled=false",
+        "redis.sentinel.addresses={sentinel-0.redis:26379,sentinel-1.redis:26379}",
+        "redis.sentinel.master=jobs",
+    )
+    (deployment,) = by_kind(docs, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    sentinel_args = [a for a in container["args"] if a.startswith("--redis-sentinel")]
+    assert sentinel_args == [
+        "--redis-sentinel=sentinel-0.redis:26379",
+        "--redis-sentinel=sentinel-1.redis:26379",
+        "--redis-sentinel-master=jobs",
+    ]
+    assert by_kind(docs, "StatefulSet") == []
+
+
 def test_optional_objects() -> None:
     full = render(CHART / "ci" / "full-values.yaml")
     assert len(by_kind(full, "ServiceMonitor")) == 1
@@ -232,6 +250,7 @@ def test_optional_objects() -> None:
         ("handlers.Bad_Type.image=x", "Bad_Type"),
         ("redis.persistence.size=lots", "/redis/persistence/size"),
         ("replicaCount=9", "/replicaCount"),
+        ("redis.sentinel.addresses={sentinel-without-port}", "/redis/sentinel/addresses/0"),
     ],
 )
 def test_values_that_break_the_schema_are_refused(
