@@ -24,6 +24,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing
 from bgjobs.runtime.resync import MESSAGES
+from tests.support.api_proxy import ApiProxy
 from tests.support.bgjobs import Jobs, bgjob, registry, status
 from tests.support.cluster import Cluster
 from tests.support.operator import SERVING_LINE, OperatorProcess
@@ -253,6 +254,56 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
     assert op.proc.poll() is None
     assert errors(op) >= 1
     assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
+
+
+@pytest.mark.timeout(420)
+async def test_jobs_complete_after_the_api_server_answers_503_at_start_and_mid_run(
+    run_operator: Run, jobs: Jobs, cluster: Cluster, tmp_path: Path
+) -> None:
+    """The API server answers 503 for 30 s at start, then for 30 s mid-run; 100 jobs."""
+    async with ApiProxy(cluster.kubeconfig) as proxy:
+        kubeconfig = proxy.kubeconfig(tmp_path / "via-503-proxy")
+        names = [f"job-{i:03d}" for i in range(100)]
+        for name in names[:50]:
+            await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
+
+        proxy.start_outage()
+        t0 = time.monotonic()
+        op = run_operator(
+            registry(maxConcurrentJobs=10),
+            kubeconfig=kubeconfig,
+            env={"BGJOBS_UNHEALTHY_AFTER": "5"},
+            ready=(SERVING_LINE,),
+        )
+        liveness: list[int] = []
+        sampling = asyncio.create_task(_sample_liveness(op, liveness))
+        await eventually(lambda: _after(t0, 30), within=40, what="30 s of 503")
+        proxy.end_outage()
+        ended = time.monotonic()
+        await completed(jobs, names[:50], within=150)
+        print(f"503 at start: 50 jobs completed {time.monotonic() - ended:.1f}s after it ended")
+
+        for name in names[50:]:
+            await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
+        await eventually(
+            lambda: _some_completed(jobs, names[50:]), within=60, what="the second half to start"
+        )
+        proxy.start_outage()
+        started = time.monotonic()
+        await eventually(lambda: _after(started, 30), within=40, what="30 s of 503")
+        proxy.end_outage()
+        ended = time.monotonic()
+        await completed(jobs, names, within=180)
+        print(f"503 mid-run: all 100 completed {time.monotonic() - ended:.1f}s after it ended")
+        sampling.cancel()
+        print(f"{proxy.refused} requests answered 503; /healthz {sorted(set(liveness))}")
+
+        assert proxy.refused > 0
+        assert set(liveness) == {200}, "an API server outage must not fail liveness"
+        assert op.starts == 1
+        assert op.proc is not None
+        assert op.proc.poll() is None
+        assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
 
 
 async def _sample_liveness(op: OperatorProcess, into: list[int]) -> None:
