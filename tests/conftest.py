@@ -177,8 +177,7 @@ def run_operator(
         )
         if "kubeconfig" in kwargs:
             op.kubeconfig = kwargs["kubeconfig"]
-        if not kwargs.get("no_registry"):
-            op.write_registry(registry_doc if registry_doc is not None else registry())
+        op.write_registry(registry_doc if registry_doc is not None else registry())
         op.start(**{k: kwargs[k] for k in ("timeout", "ready") if k in kwargs})
         started.append(op)
         return op

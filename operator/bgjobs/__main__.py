@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=env.unhealthy_after,
         metavar="SECONDS",
-        help="a loop failing this long without a good pass fails /healthz; "
-        "BGJOBS_UNHEALTHY_AFTER (%(default)s)",
+        help="a loop failing with bugs (not API or Redis outages) this long without a "
+        "good pass fails /healthz; BGJOBS_UNHEALTHY_AFTER (%(default)s)",
     )
     run.add_argument(
         "--api-timeout",

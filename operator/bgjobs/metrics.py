@@ -36,7 +36,8 @@ SCHEDULE_LAG = Histogram(
 )
 INTERNAL_ERRORS = Counter(
     "bgjobs_internal_errors",
-    "Unexpected failures of a supervised loop of the operator (each restarts it)",
+    "Exceptions that escaped a supervised loop of the operator, outages of the API "
+    "server or Redis included (each restarts the loop)",
     ["loop"],
 )
 LEADING = Gauge(

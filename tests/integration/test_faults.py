@@ -35,7 +35,7 @@ from tests.support.toxiproxy import Proxy, Toxiproxy, kubeconfig_through, upstre
 Run = Callable[..., OperatorProcess]
 pytestmark = pytest.mark.usefixtures("fake_pods")
 
-LOOPS = ("registry", "redis-ping", "dispatcher", "workers", "schedule-workers")
+LOOPS = ("registry", "redis-ping", "dispatcher", "resync", "workers", "schedule-workers")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def toxiproxy() -> Iterator[Toxiproxy]:
 
 
 @pytest.fixture
-def api_proxy(toxiproxy: Toxiproxy, cluster: Cluster, tmp_path: Path) -> Iterator[Proxy]:
+def toxic_api(toxiproxy: Toxiproxy, cluster: Cluster, tmp_path: Path) -> Iterator[Proxy]:
     proxy = toxiproxy.proxy(f"api-{tmp_path.name}", upstream_of(cluster.kubeconfig))
     yield proxy
     proxy.heal()
@@ -69,14 +69,16 @@ async def completed(jobs: Jobs, names: list[str], within: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_attempts(jobs: Jobs, *, every: float) -> AsyncIterator[list[int]]:
-    """Sample the number of unfinished attempt Jobs every ``every`` seconds."""
+async def running_attempts(
+    jobs: Jobs, *, every: float, prefix: str = ""
+) -> AsyncIterator[list[int]]:
+    """Sample the number of unfinished attempt Jobs (named ``prefix``...) every ``every`` s."""
     samples: list[int] = []
     done = asyncio.Event()
 
     async def sample() -> None:
         while not done.is_set():
-            samples.append(await unfinished_attempts(jobs))
+            samples.append(await unfinished_attempts(jobs, prefix))
             await asyncio.sleep(every)
 
     sampler = asyncio.create_task(sample())
@@ -87,11 +89,12 @@ async def running_attempts(jobs: Jobs, *, every: float) -> AsyncIterator[list[in
         await sampler
 
 
-async def unfinished_attempts(jobs: Jobs) -> int:
+async def unfinished_attempts(jobs: Jobs, prefix: str = "") -> int:
     return sum(
         1
         for j in await jobs.batch_jobs()
-        if not any(
+        if j.metadata.name.startswith(prefix)
+        and not any(
             c.status == "True" and c.type in ("Complete", "Failed")
             for c in (j.status.conditions or [])
         )
@@ -189,7 +192,7 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
     for name in ("long-0", "long-1"):
         await jobs.patch(name, {"spec": {"cancel": True}})
 
-    async with running_attempts(jobs, every=0.1) as samples:
+    async with running_attempts(jobs, every=0.1, prefix="later-") as samples:
         await completed(jobs, names, within=120)
     code, _ = await asyncio.to_thread(op.probe, "/readyz")
     print(f"{len(samples)} samples, max running {max(samples)}")
@@ -204,15 +207,15 @@ async def test_no_job_is_judged_before_the_registry_loads_and_caps_hold_after(
 
 @pytest.mark.timeout(420)
 async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
-    run_operator: Run, jobs: Jobs, api_proxy: Proxy, cluster: Cluster, tmp_path: Path
+    run_operator: Run, jobs: Jobs, toxic_api: Proxy, cluster: Cluster, tmp_path: Path
 ) -> None:
     """Connections reset for 30 s at start, then a 30 s stall mid-run; 100 jobs."""
-    kubeconfig = kubeconfig_through(cluster.kubeconfig, api_proxy, tmp_path / "via-proxy")
+    kubeconfig = kubeconfig_through(cluster.kubeconfig, toxic_api, tmp_path / "via-proxy")
     names = [f"job-{i:03d}" for i in range(100)]
     for name in names[:50]:
         await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
 
-    api_proxy.reset()
+    toxic_api.reset()
     t0 = time.monotonic()
     op = run_operator(
         registry(maxConcurrentJobs=10),
@@ -228,7 +231,7 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
         lambda: asyncio.to_thread(errors, op), within=60, what="a loop to fail on the API"
     )
     await eventually(lambda: _after(t0, 30), within=40, what="30 s of resets")
-    api_proxy.heal()
+    toxic_api.heal()
     healed = time.monotonic()
     await completed(jobs, names[:50], within=120)
     print(f"start fault: 50 jobs completed {time.monotonic() - healed:.1f}s after it ended")
@@ -238,10 +241,10 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
     await eventually(
         lambda: _some_completed(jobs, names[50:]), within=60, what="the second half to start"
     )
-    api_proxy.stall()
+    toxic_api.stall()
     stalled = time.monotonic()
     await eventually(lambda: _after(stalled, 30), within=40, what="30 s of stall")
-    api_proxy.heal()
+    toxic_api.heal()
     healed = time.monotonic()
     await completed(jobs, names, within=180)
     print(f"mid-run stall: all 100 completed {time.monotonic() - healed:.1f}s after it ended")
@@ -335,14 +338,14 @@ async def _some_completed(jobs: Jobs, names: list[str]) -> bool:
 async def test_a_leader_cut_off_from_the_api_server_stops_before_another_leads(
     run_operator: Run,
     jobs: Jobs,
-    api_proxy: Proxy,
+    toxic_api: Proxy,
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
 ) -> None:
     lease = ["--leader-elect", f"{namespace}/bgjobs-leader"]
     reg = registry(maxConcurrentJobs=3)
-    kubeconfig = kubeconfig_through(cluster.kubeconfig, api_proxy, tmp_path / "via-proxy")
+    kubeconfig = kubeconfig_through(cluster.kubeconfig, toxic_api, tmp_path / "via-proxy")
     first = run_operator(reg, kubeconfig=kubeconfig, extra_args=lease)
     await eventually(
         lambda: _true(first.metric("bgjobs_leading") == 1), within=30, what="the first to lead"
@@ -372,12 +375,12 @@ async def test_a_leader_cut_off_from_the_api_server_stops_before_another_leads(
 
     sampler = asyncio.create_task(sample())
     try:
-        api_proxy.cut()
+        toxic_api.cut()
         cut = time.monotonic()
         await eventually(lambda: _true(leading(second) == 1), within=40, what="the standby to lead")
         print(f"the standby leads {time.monotonic() - cut:.1f}s after the cut")
         await eventually(lambda: _after(cut, 30), within=40, what="30 s of cut")
-        api_proxy.heal()
+        toxic_api.heal()
         await completed(jobs, names, within=180)
     finally:
         done.set()

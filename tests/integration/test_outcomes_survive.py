@@ -33,9 +33,10 @@ async def test_a_success_whose_job_was_deleted_while_the_operator_was_down_is_ke
 ) -> None:
     op = run_operator()
     result = {"status": "resolved", "payouts": 12}
-    await jobs.create(bgjob("resolve", fake={"run-for": "2s", "message": result}))
+    await jobs.create(bgjob("resolve", fake={"run-for": "10s", "message": result}))
     await jobs.wait("resolve", "Running")
     op.kill()
+    assert status(await jobs.get("resolve") or {})["phase"] == "Running"  # not yet recorded
     await eventually(lambda: finished(jobs, "resolve-a1", "Complete"), within=60, what="success")
 
     await jobs.batch.delete_namespaced_job(
@@ -62,9 +63,10 @@ async def test_exit_code_3_stays_permanent_when_its_pod_is_gone(
     run_operator: Run, jobs: Jobs
 ) -> None:
     op = run_operator()
-    await jobs.create(bgjob("bad-market", fake={"run-for": "2s", "exit-code": "3"}))
+    await jobs.create(bgjob("bad-market", fake={"run-for": "10s", "exit-code": "3"}))
     await jobs.wait("bad-market", "Running")
     op.kill()
+    assert status(await jobs.get("bad-market") or {})["phase"] == "Running"  # not yet recorded
     await eventually(lambda: finished(jobs, "bad-market-a1", "Failed"), within=60, what="exit 3")
     core = client.CoreV1Api(jobs.api)
     selector = "batch.kubernetes.io/job-name=bad-market-a1"

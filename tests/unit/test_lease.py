@@ -11,7 +11,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from bgjobs.k8s.lease import LeaderElector, Timing
 
-TIMING = Timing(lease_duration=0.6, renew_deadline=0.4, retry_period=0.05)
+# Short, yet with a second between the renew deadline and the lease duration:
+# room for a loaded machine's scheduling delays.
+TIMING = Timing(lease_duration=2, renew_deadline=1, retry_period=0.1)
 
 
 class FakeLeases:

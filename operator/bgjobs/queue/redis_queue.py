@@ -135,9 +135,6 @@ class RedisQueue:
                 times.append(float(head[0][1]))
         return min(times) if times else None
 
-    async def has_epoch(self) -> bool:
-        return bool(await self.redis.exists(self.keys.epoch))
-
     async def epoch(self) -> str | None:
         """The mark of the last rebuild (None: Redis lost its data)."""
         raw = await self.redis.get(self.keys.epoch)

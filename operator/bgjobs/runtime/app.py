@@ -1,10 +1,11 @@
 """Assemble the running operator from settings: clients, registry, queue, loops.
 
-Every long-running loop runs under :func:`~bgjobs.runtime.health.supervise`.
-With ``--leader-elect`` the work (workers, dispatcher, schedules) starts only
-once this replica holds the Lease, and is fenced (stopped at once) when the
-Lease cannot be renewed in time; the process then exits and Kubernetes starts
-it again as a standby.
+Every long-running loop runs under :func:`~bgjobs.runtime.health.supervise`,
+except the leader election: with ``--leader-elect`` the work (workers,
+dispatcher, resync, schedules) starts only once this replica holds the Lease,
+and is fenced (stopped at once) when the Lease cannot be renewed in time or
+the election fails; the process then exits and Kubernetes starts it again as
+a standby.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class Dispatcher:
 
     async def step(self) -> tuple[bool, float | None]:
         """One pass; returns (maybe more to dispatch now, next wake-up in ms)."""
-        if not self._rebuilt or not await self.queue.has_epoch():
+        if not self._rebuilt or await self.queue.epoch() is None:
             reason = "start" if not self._rebuilt else "Redis lost its data"
             t0 = time.monotonic()
             count = await self.rebuild(uuid.uuid4().hex)

@@ -53,8 +53,14 @@ WARNING_REASONS = {
 Clock = Callable[[], datetime]
 
 
-def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    """``obj`` is owned by the object with this uid."""
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+
+
+def _named_owner(refs: list[dict[str, Any]], name: str) -> bool:
+    """Among ``refs``, a BackgroundJob named ``name`` (of any incarnation)."""
+    return any(r.get("kind") == KIND and r.get("name") == name for r in refs)
 
 
 def utcnow() -> datetime:
@@ -126,14 +132,21 @@ class Reconciler:
         self._touched = set()
 
     def touched(self) -> set[Key]:
-        """The keys reconciled since :meth:`record_touched`; stops noting."""
+        """The keys whose reconcile ended since :meth:`record_touched`; stops noting."""
         keys, self._touched = self._touched or set(), None
         return keys
 
     async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
+        try:
+            await self._handle(key, body, seen_at)
+        finally:
+            # Noted when it ends: a reconcile that ends after a rebuild's list
+            # was read may have written what the list did not show.
+            if self._touched is not None:
+                self._touched.add(key)
+
+    async def _handle(self, key: Key, body: Any, seen_at: float) -> None:
         namespace, name = key
-        if self._touched is not None:
-            self._touched.add(key)
         if body is FETCH:
             body = await self.kube.get_bgjob(namespace, name)
             if self.work is not None:
@@ -248,10 +261,8 @@ class Reconciler:
         if job.status.phase == Phase.RUNNING and job.status.job_name:
             names.add(job.status.job_name)
         for name in sorted(names):
-            existing = self.attempt_jobs.get((job.namespace, name)) or await self.kube.get_job(
-                job.namespace, name
-            )
-            if existing is not None and _owned_by(existing, job.body["metadata"]["uid"]):
+            existing = await self.attempt_job(job.namespace, name)
+            if existing is not None and owned_by(existing, job.body["metadata"]["uid"]):
                 await self.kube.delete_job(job.namespace, name)
                 await self._release(job.namespace, existing)
         job = await self._write(job, lc.cancelled(job.status, now), now)
@@ -263,9 +274,7 @@ class Reconciler:
     ) -> Job:
         """Look at the running attempt's Job; record its outcome when it has one."""
         job_name = job.status.job_name or ""
-        batch_job = self.attempt_jobs.get((job.namespace, job_name))
-        if batch_job is None and job_name:
-            batch_job = await self.kube.get_job(job.namespace, job_name)
+        batch_job = await self.attempt_job(job.namespace, job_name) if job_name else None
         outcome: Outcome | None
         if batch_job is None:
             outcome = Outcome.lost(
@@ -301,6 +310,11 @@ class Reconciler:
         if batch_job is not None:
             await self._release(job.namespace, batch_job)
         return job
+
+    async def attempt_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """An attempt Job as the watch last saw it, else read from the API server."""
+        cached = self.attempt_jobs.get((namespace, name))
+        return cached if cached is not None else await self.kube.get_job(namespace, name)
 
     async def _release(self, namespace: str, batch_job: dict[str, Any]) -> None:
         """Take the outcome finalizer off an attempt Job whose outcome is recorded.
@@ -343,7 +357,7 @@ class Reconciler:
             if ns != namespace or OUTCOME_FINALIZER not in (meta.get("finalizers") or []):
                 continue
             refs = meta.get("ownerReferences") or []
-            ours = any(r.get("kind") == KIND and r.get("name") == name for r in refs)
+            ours = _named_owner(refs, name)
             if ours or (not refs and (meta.get("labels") or {}).get(LABEL_JOB) == label):
                 await self._release(namespace, batch_job)
 
@@ -377,7 +391,7 @@ class Reconciler:
                 f"could not create the attempt's Job: {exc}",
             )  # fmt: skip
             return
-        if not fresh and not _owned_by(created, job.body["metadata"]["uid"]):
+        if not fresh and not owned_by(created, job.body["metadata"]["uid"]):
             await self._name_taken(job, spec, settings, created, now)
             return
         waiting_since = job.status.next_attempt_at or job.status.queued_at
@@ -440,7 +454,7 @@ class Reconciler:
         """
         meta = other["metadata"]
         refs = meta.get("ownerReferences") or []
-        if any(r.get("kind") == KIND and r.get("name") == job.name for r in refs):
+        if _named_owner(refs, job.name):
             if not meta.get("deletionTimestamp"):
                 await self.kube.delete_job(job.namespace, meta["name"])
             await self._release(job.namespace, other)

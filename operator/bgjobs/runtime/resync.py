@@ -46,7 +46,7 @@ from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.naming import attempt_job_name, queue_member, split_member
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
-from bgjobs.runtime.reconciler import Reconciler, status_of
+from bgjobs.runtime.reconciler import Reconciler, owned_by, status_of
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.workqueue import WorkQueue
 
@@ -204,11 +204,8 @@ class Resync:
         """The next attempt's Job exists: a dispatch created it, ``Running`` is to come."""
         meta = body["metadata"]
         job_name = attempt_job_name(meta["name"], lc.next_attempt_number(status_of(body)))
-        job = self.reconciler.attempt_jobs.get((meta["namespace"], job_name))
-        if job is None:
-            job = await self.kube.get_job(meta["namespace"], job_name)
-        refs = (job or {}).get("metadata", {}).get("ownerReferences") or []
-        return any(r.get("uid") == meta.get("uid") for r in refs)
+        job = await self.reconciler.attempt_job(meta["namespace"], job_name)
+        return job is not None and owned_by(job, meta["uid"])
 
 
 def _version(body: dict[str, Any] | None) -> str | None:

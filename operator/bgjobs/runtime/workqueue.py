@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bgjobs.runtime.health import Health, supervise
+from bgjobs.runtime.health import Health, supervise, transient
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ class WorkQueue:
                 n = self._failures.get(key, 0) + 1
                 self._failures[key] = n
                 delay = min(0.25 * 2 ** (n - 1), 30.0)
+                # A bug's traceback once per key (an outage's would be noise).
                 log.warning(
                     "reconcile %s/%s failed (try %d), again in %.1fs: %s",
                     key[0],
@@ -174,8 +175,8 @@ class WorkQueue:
                     n,
                     delay,
                     exc,
+                    exc_info=n == 1 and not transient(exc),
                 )
-                log.debug("reconcile failure", exc_info=True)
                 self._retry_later(key, delay, fresh=True)
             finally:
                 self._active.discard(key)
