@@ -211,52 +211,21 @@ async def test_jobs_complete_after_api_server_faults_at_start_and_mid_run(
 ) -> None:
     """Connections reset for 30 s at start, then a 30 s stall mid-run; 100 jobs."""
     kubeconfig = kubeconfig_through(cluster.kubeconfig, toxic_api, tmp_path / "via-proxy")
-    names = [f"job-{i:03d}" for i in range(100)]
-    for name in names[:50]:
-        await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
-
-    toxic_api.reset()
-    t0 = time.monotonic()
-    op = run_operator(
-        registry(maxConcurrentJobs=10),
-        kubeconfig=kubeconfig,
-        extra_args=["--api-timeout", "10"],
-        # A short grace: liveness would fail within the faults if they counted.
-        env={"BGJOBS_UNHEALTHY_AFTER": "5"},
-        ready=(SERVING_LINE,),
+    op = await _two_outages(
+        jobs,
+        lambda: run_operator(
+            registry(maxConcurrentJobs=10),
+            kubeconfig=kubeconfig,
+            extra_args=["--api-timeout", "10"],
+            # A short grace: liveness would fail within the faults if they counted.
+            env={"BGJOBS_UNHEALTHY_AFTER": "5"},
+            ready=(SERVING_LINE,),
+        ),
+        at_start=("resets", toxic_api.reset),
+        mid_run=("stall", toxic_api.stall),
+        heal=toxic_api.heal,
     )
-    liveness: list[int] = []  # sampled through both faults: never failing
-    sampling = asyncio.create_task(_sample_liveness(op, liveness))
-    await eventually(
-        lambda: asyncio.to_thread(errors, op), within=60, what="a loop to fail on the API"
-    )
-    await eventually(lambda: _after(t0, 30), within=40, what="30 s of resets")
-    toxic_api.heal()
-    healed = time.monotonic()
-    await completed(jobs, names[:50], within=120)
-    print(f"start fault: 50 jobs completed {time.monotonic() - healed:.1f}s after it ended")
-
-    for name in names[50:]:
-        await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
-    await eventually(
-        lambda: _some_completed(jobs, names[50:]), within=60, what="the second half to start"
-    )
-    toxic_api.stall()
-    stalled = time.monotonic()
-    await eventually(lambda: _after(stalled, 30), within=40, what="30 s of stall")
-    toxic_api.heal()
-    healed = time.monotonic()
-    await completed(jobs, names, within=180)
-    print(f"mid-run stall: all 100 completed {time.monotonic() - healed:.1f}s after it ended")
-    sampling.cancel()
-    print(f"/healthz sampled {len(liveness)} times during the faults: {sorted(set(liveness))}")
-
-    assert set(liveness) == {200}, "an API server outage must not fail liveness"
-    assert op.starts == 1
-    assert op.proc is not None
-    assert op.proc.poll() is None
     assert errors(op) >= 1
-    assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
 
 
 @pytest.mark.timeout(420)
@@ -266,47 +235,67 @@ async def test_jobs_complete_after_the_api_server_answers_503_at_start_and_mid_r
     """The API server answers 503 for 30 s at start, then for 30 s mid-run; 100 jobs."""
     async with ApiProxy(cluster.kubeconfig) as proxy:
         kubeconfig = proxy.kubeconfig(tmp_path / "via-503-proxy")
-        names = [f"job-{i:03d}" for i in range(100)]
-        for name in names[:50]:
-            await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
-
-        proxy.start_outage()
-        t0 = time.monotonic()
-        op = run_operator(
-            registry(maxConcurrentJobs=10),
-            kubeconfig=kubeconfig,
-            env={"BGJOBS_UNHEALTHY_AFTER": "5"},
-            ready=(SERVING_LINE,),
+        await _two_outages(
+            jobs,
+            lambda: run_operator(
+                registry(maxConcurrentJobs=10),
+                kubeconfig=kubeconfig,
+                env={"BGJOBS_UNHEALTHY_AFTER": "5"},
+                ready=(SERVING_LINE,),
+            ),
+            at_start=("503", proxy.start_outage),
+            mid_run=("503", proxy.start_outage),
+            heal=proxy.end_outage,
         )
-        liveness: list[int] = []
-        sampling = asyncio.create_task(_sample_liveness(op, liveness))
-        await eventually(lambda: _after(t0, 30), within=40, what="30 s of 503")
-        proxy.end_outage()
-        ended = time.monotonic()
-        await completed(jobs, names[:50], within=150)
-        print(f"503 at start: 50 jobs completed {time.monotonic() - ended:.1f}s after it ended")
-
-        for name in names[50:]:
-            await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
-        await eventually(
-            lambda: _some_completed(jobs, names[50:]), within=60, what="the second half to start"
-        )
-        proxy.start_outage()
-        started = time.monotonic()
-        await eventually(lambda: _after(started, 30), within=40, what="30 s of 503")
-        proxy.end_outage()
-        ended = time.monotonic()
-        await completed(jobs, names, within=180)
-        print(f"503 mid-run: all 100 completed {time.monotonic() - ended:.1f}s after it ended")
-        sampling.cancel()
-        print(f"{proxy.refused} requests answered 503; /healthz {sorted(set(liveness))}")
-
+        print(f"{proxy.refused} requests answered 503")
         assert proxy.refused > 0
-        assert set(liveness) == {200}, "an API server outage must not fail liveness"
-        assert op.starts == 1
-        assert op.proc is not None
-        assert op.proc.poll() is None
-        assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
+
+
+async def _two_outages(
+    jobs: Jobs,
+    start_operator: Callable[[], OperatorProcess],
+    *,
+    at_start: tuple[str, Callable[[], None]],
+    mid_run: tuple[str, Callable[[], None]],
+    heal: Callable[[], None],
+) -> OperatorProcess:
+    """100 jobs through a 30 s outage from the operator's start and one mid-run:
+    every job completes once, without a restart, and liveness never fails."""
+    names = [f"job-{i:03d}" for i in range(100)]
+    for name in names[:50]:
+        await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
+    at_start[1]()
+    t0 = time.monotonic()
+    op = start_operator()
+    liveness: list[int] = []  # sampled through both faults: never failing
+    sampling = asyncio.create_task(_sample_liveness(op, liveness))
+    await eventually(lambda: _after(t0, 30), within=40, what=f"30 s of {at_start[0]}")
+    heal()
+    healed = time.monotonic()
+    await completed(jobs, names[:50], within=150)
+    print(f"{at_start[0]} at start: 50 jobs completed {time.monotonic() - healed:.1f}s after")
+
+    for name in names[50:]:
+        await jobs.create(bgjob(name, fake={"run-for": "200ms"}))
+    await eventually(
+        lambda: _some_completed(jobs, names[50:]), within=60, what="the second half to start"
+    )
+    mid_run[1]()
+    began = time.monotonic()
+    await eventually(lambda: _after(began, 30), within=40, what=f"30 s of {mid_run[0]}")
+    heal()
+    healed = time.monotonic()
+    await completed(jobs, names, within=180)
+    print(f"{mid_run[0]} mid-run: all 100 completed {time.monotonic() - healed:.1f}s after")
+    sampling.cancel()
+    print(f"/healthz sampled {len(liveness)} times during the faults: {sorted(set(liveness))}")
+
+    assert set(liveness) == {200}, "an API server outage must not fail liveness"
+    assert op.starts == 1
+    assert op.proc is not None
+    assert op.proc.poll() is None
+    assert len(await jobs.batch_jobs()) == 100  # one attempt per job: none ran twice
+    return op
 
 
 async def _sample_liveness(op: OperatorProcess, into: list[int]) -> None:

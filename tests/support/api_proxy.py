@@ -12,8 +12,6 @@ ServiceUnavailable).
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import ssl
 import tempfile
 from pathlib import Path
@@ -22,11 +20,8 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from bgjobs.webhook import make_certificates
 from tests.support.redis_server import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -39,38 +34,6 @@ UNAVAILABLE = {
     "reason": "ServiceUnavailable",
     "code": 503,
 }
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, the certificate its own CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bgjobs-test-api-proxy")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "proxy.crt", directory / "proxy.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def _file(entry: dict[str, Any], key: str, directory: Path) -> str | None:
@@ -100,7 +63,10 @@ class ApiProxy:
             client_ssl.load_cert_chain(cert, _file(user, "client-key", self.dir))
         self.client_ssl = client_ssl
         self.token = user.get("token")
-        self.cert, self.key = _self_signed(self.dir)
+        # The webhook's own certificate maker: a CA and a certificate for 127.0.0.1.
+        self.cert, self.key, ca = make_certificates("127.0.0.1", self.dir)
+        self.ca = self.dir / "ca.crt"
+        self.ca.write_bytes(ca)
         self.port = free_port()
         self.unavailable = False
         self.refused = 0  # requests answered 503
@@ -144,7 +110,7 @@ class ApiProxy:
         cluster = doc["clusters"][0]["cluster"]
         cluster["server"] = f"https://127.0.0.1:{self.port}"
         cluster.pop("certificate-authority-data", None)
-        cluster["certificate-authority"] = str(self.cert)
+        cluster["certificate-authority"] = str(self.ca)
         out.write_text(yaml.safe_dump(doc))
         return out
 
