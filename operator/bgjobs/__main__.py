@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the master's name in the sentinels; BGJOBS_REDIS_SENTINEL_MASTER (%(default)s)",
     )
+    run.add_argument(
+        "--redis-cluster",
+        action=argparse.BooleanOptionalAction,
+        default=env.redis_cluster,
+        help="--redis-url is one node of a Redis Cluster (BGJOBS_REDIS_CLUSTER=true); "
+        "every key bgjobs uses hashes to one slot",
+    )
     src = run.add_mutually_exclusive_group()
     src.add_argument(
         "--registry-file", default=env.registry_file, help="BGJOBS_REGISTRY_FILE: registry YAML"
@@ -190,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         redis_prefix=args.redis_prefix,
         redis_sentinels=args.redis_sentinels or env.redis_sentinels,
         redis_sentinel_master=args.redis_sentinel_master,
+        redis_cluster=args.redis_cluster,
         redis_sentinel_password=env.redis_sentinel_password,
         registry_configmap=args.registry_configmap,
         registry_file=args.registry_file,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from bgjobs.queue.keys import check_prefix
+
 
 class SettingsError(ValueError):
     """A setting's value is unusable; the message names the variable."""
@@ -27,6 +29,17 @@ def _env_int(name: str, default: int) -> int:
             # (e.g. bgjobs-metrics -> BGJOBS_METRICS_PORT) in the pod's namespace.
             hint = " (a Service link: set enableServiceLinks: false on the pod)"
         raise SettingsError(f"{name}: expected a whole number, got {raw!r}{hint}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -66,6 +79,8 @@ class Settings:
     redis_sentinel_master: str = "mymaster"
     #: The sentinels' own password, if they ask for one.
     redis_sentinel_password: str | None = None
+    #: ``redis_url`` is one node of a Redis Cluster; the others are found from it.
+    redis_cluster: bool = False
     #: ``namespace/name`` of the registry ConfigMap (key ``registry.yaml``).
     registry_configmap: str | None = None
     #: A registry file, for local runs (reloaded when it changes).
@@ -111,6 +126,7 @@ class Settings:
             redis_sentinels=_env_list("BGJOBS_REDIS_SENTINELS"),
             redis_sentinel_master=env("BGJOBS_REDIS_SENTINEL_MASTER") or cls.redis_sentinel_master,
             redis_sentinel_password=env("BGJOBS_REDIS_SENTINEL_PASSWORD") or None,
+            redis_cluster=_env_bool("BGJOBS_REDIS_CLUSTER", cls.redis_cluster),
             registry_configmap=env("BGJOBS_REGISTRY_CONFIGMAP") or None,
             registry_file=env("BGJOBS_REGISTRY_FILE") or None,
             namespaces=_env_list("BGJOBS_NAMESPACES"),
@@ -146,7 +162,16 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that cannot work; the message names the settings."""
-        self.sentinel_addresses()
+        if self.sentinel_addresses() and self.redis_cluster:
+            raise SettingsError(
+                "--redis-sentinel (BGJOBS_REDIS_SENTINELS) and --redis-cluster "
+                "(BGJOBS_REDIS_CLUSTER): choose one; a Redis Cluster fails over by itself"
+            )
+        problem = check_prefix(self.redis_prefix)
+        if problem:
+            raise SettingsError(
+                f"--redis-prefix (BGJOBS_REDIS_PREFIX) {self.redis_prefix!r}: {problem}"
+            )
         for name in DURATIONS:
             value = getattr(self, name)
             if value <= 0:

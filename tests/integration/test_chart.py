@@ -220,6 +220,16 @@ def test_redis_behind_sentinel() -> None:
     assert by_kind(docs, "StatefulSet") == []
 
 
+def test_an_external_redis_cluster() -> None:
+    docs = render(
+        None, "redis.enabled=false", "redis.url=redis://node-0.redis:6379/0", "redis.cluster=true"
+    )
+    (deployment,) = by_kind(docs, "Deployment")
+    assert "--redis-cluster" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    (deployment,) = by_kind(render(None), "Deployment")  # the built-in Redis: never a cluster
+    assert "--redis-cluster" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
 def test_optional_objects() -> None:
     full = render(CHART / "ci" / "full-values.yaml")
     assert len(by_kind(full, "ServiceMonitor")) == 1

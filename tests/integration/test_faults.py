@@ -23,12 +23,14 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing
+from bgjobs.queue import Keys
 from bgjobs.runtime.resync import MESSAGES
 from tests.support.api_proxy import ApiProxy
 from tests.support.bgjobs import Jobs, bgjob, registry, status
 from tests.support.cluster import Cluster
 from tests.support.operator import SERVING_LINE, OperatorProcess
 from tests.support.poll import eventually
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.sentinel import MASTER, SentinelGroup
 from tests.support.toxiproxy import Proxy, Toxiproxy, kubeconfig_through, upstream_of
 
@@ -583,21 +585,20 @@ async def test_resync_frees_ghost_slots_and_queues_a_lost_entry_again(
 ) -> None:
     period = 20.0  # long enough to set the drift up before the first pass
     op = run_operator(registry(maxConcurrentJobs=2), extra_args=["--resync-period", str(period)])
-    prefix = f"bgjobs-test:{namespace}:"
-    for key in ("running", "running:work"):  # two ghosts fill the cap of 2
-        await redis.sadd(prefix + key, "gone/ghost-1", "gone/ghost-2")
+    keys = Keys(op.prefix)
+    for key in (keys.running, keys.running_of("work")):  # two ghosts fill the cap of 2
+        await redis.sadd(key, "gone/ghost-1", "gone/ghost-2")
     for name in ("first", "second"):
         await jobs.create(bgjob(name, fake={"run-for": "100ms"}))
 
     async def both_queued() -> bool:
         scores = [
-            await redis.zscore(prefix + "ready:work", f"{namespace}/{n}")
-            for n in ("first", "second")
+            await redis.zscore(keys.ready("work"), f"{namespace}/{n}") for n in ("first", "second")
         ]
         return all(s is not None for s in scores)
 
     await eventually(both_queued, within=30, what="both jobs queued behind the ghosts")
-    await redis.zrem(prefix + "ready:work", f"{namespace}/second")  # a lost write
+    await redis.zrem(keys.ready("work"), f"{namespace}/second")  # a lost write
     injected = time.monotonic()
     kinds = ("ghost-running", "missing-entry")
     assert all(op.metric("bgjobs_redis_repairs_total", {"kind": k}) == 0 for k in kinds), (
@@ -608,7 +609,7 @@ async def test_resync_frees_ghost_slots_and_queues_a_lost_entry_again(
     print(f"both completed {time.monotonic() - injected:.1f}s after the drift")
     assert op.metric("bgjobs_redis_repairs_total", {"kind": "ghost-running"}) == 2
     assert op.metric("bgjobs_redis_repairs_total", {"kind": "missing-entry"}) == 1
-    assert not await redis.sismember(prefix + "running", "gone/ghost-1")
+    assert not await redis.sismember(keys.running, "gone/ghost-1")
     reasons = [e.reason for e in await jobs.events("second")]
     assert "QueueRepaired" in reasons
     assert op.starts == 1
@@ -663,3 +664,52 @@ async def _count_completed(jobs: Jobs, names: list[str], *, at_least: int) -> bo
         if o["metadata"]["name"] in wanted and status(o).get("phase") == "Completed"
     ]
     return len(done) >= at_least
+
+
+# Redis Cluster ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+async def test_jobs_flow_through_a_redis_cluster(run_operator: Run, jobs: Jobs) -> None:
+    """Three primaries; the operator starts from one without the index's slot.
+
+    Two types under caps, a retry (a delayed entry promoted back) and a
+    resync every 5 s: every job completes once and the caps hold.
+    """
+    cap = 4
+    with RedisClusterServers() as servers:
+        probe_keys = Keys("bgjobs-test:probe:")
+        holder_port = servers.node_for(probe_keys.running).port
+        other = next(n for n in servers.nodes if n.port != holder_port)
+        op = run_operator(
+            registry({"work": {}, "report": {"concurrency": 1}}, maxConcurrentJobs=cap),
+            redis_url=other.url,
+            extra_args=["--redis-cluster", "--resync-period", "5"],
+        )
+        keys = Keys(op.prefix)
+        holder = servers.node_for(keys.running)
+        names = [f"job-{i:02d}" for i in range(32)] + [f"rep-{i}" for i in range(8)]
+        for name in names:
+            job_type = "report" if name.startswith("rep-") else "work"
+            await jobs.create(bgjob(name, job_type, fake={"run-for": "300ms"}))
+        policy = {"maxRetries": 1, "initialDelay": "1s"}
+        await jobs.create(bgjob("flaky", fake={"exit-code": "1,0"}, retryPolicy=policy))
+
+        async with (
+            running_attempts(jobs, every=0.2) as samples,
+            running_attempts(jobs, every=0.2, prefix="rep-") as reports,
+        ):
+            await completed(jobs, [*names, "flaky"], within=180)
+
+        async with aioredis.Redis(port=holder.port) as conn:
+            slot = await conn.execute_command("CLUSTER", "KEYSLOT", keys.running)
+            in_slot = await conn.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+        print(f"{len(samples)} samples, max running {max(samples)}; {in_slot} keys in slot {slot}")
+        assert max(samples) <= cap
+        assert max(samples) == cap, "the cap was never reached: test too weak"
+        assert max(reports) == 1  # the type's cap
+        assert status(await jobs.get("flaky"))["retryCount"] == 1
+        assert len(await jobs.batch_jobs()) == len(names) + 2  # one attempt each, two for flaky
+        assert in_slot >= 1  # the index lives in the cluster (its epoch at least)
+        assert errors(op) == 0  # no script refused for a key outside its slot
+        assert op.starts == 1

@@ -79,6 +79,8 @@ class RedisServer:
                 return self
             self._proc.kill()
             self._proc.wait()
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
         log = (self._dir / "redis.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"redis-server did not start; its log ends with:\n{log}")
 

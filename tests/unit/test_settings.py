@@ -80,3 +80,37 @@ def test_the_operator_needs_a_registry(capsys: pytest.CaptureFixture[str]) -> No
 
     assert main(["run"]) == 2
     assert "no registry: give --registry-configmap" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--redis-prefix", "jobs{x}:"],
+            "--redis-prefix (BGJOBS_REDIS_PREFIX) 'jobs{x}:': must not",
+        ),
+        (
+            ["--redis-prefix", ":"],
+            "--redis-prefix (BGJOBS_REDIS_PREFIX) ':': must have a character",
+        ),
+        (
+            ["--redis-cluster", "--redis-sentinel", "s:26379"],
+            "--redis-sentinel (BGJOBS_REDIS_SENTINELS) and --redis-cluster",
+        ),
+    ],
+)
+def test_redis_settings_that_cannot_work_are_refused(
+    capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    from bgjobs.__main__ import main
+
+    assert main(["run", "--registry-file", "r.yaml", *args]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_redis_cluster_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGJOBS_REDIS_CLUSTER", "true")
+    assert Settings.from_env().redis_cluster is True
+    monkeypatch.setenv("BGJOBS_REDIS_CLUSTER", "maybe")
+    with pytest.raises(SettingsError, match="BGJOBS_REDIS_CLUSTER: expected true or false"):
+        Settings.from_env()

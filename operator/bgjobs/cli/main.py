@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Redis of the operator (BGJOBS_REDIS_URL); without it, no capacity",
     )
     p.add_argument("--redis-prefix", default=os.environ.get("BGJOBS_REDIS_PREFIX", "bgjobs:"))
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        default=os.environ.get("BGJOBS_REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on"),
+        help="--redis-url is one node of a Redis Cluster (BGJOBS_REDIS_CLUSTER=true)",
+    )
     p.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
 
     p = verb(
@@ -391,7 +397,7 @@ async def cmd_stats(c: AsyncClient, a: argparse.Namespace) -> int:
     ns = None if a.all_namespaces else _namespace(a)
     jobs = (await c.list(namespace=ns, all_namespaces=a.all_namespaces)).items
     stats = job_stats(jobs, datetime.now(UTC))
-    redis_counts, config = await _redis_stats(a.redis_url, a.redis_prefix)
+    redis_counts, config = await _redis_stats(a.redis_url, a.redis_prefix, a.redis_cluster)
     rows = []
     for (jtype, prio), s in sorted(
         stats.items(), key=lambda kv: (kv[0][0], -LEVEL.get(kv[0][1].lower(), 1))
@@ -481,22 +487,23 @@ def job_stats(jobs: list[Job], now: datetime) -> dict[tuple[str, str], dict[str,
 
 
 async def _redis_stats(
-    url: str | None, prefix: str
+    url: str | None, prefix: str, cluster: bool = False
 ) -> tuple[dict[tuple[str, str, str], int] | None, dict[str, Any] | None]:
     if not url:
         return None, None
-    from redis.asyncio import Redis
-    from redis.exceptions import RedisError
+    from redis.asyncio import Redis, RedisCluster
+    from redis.exceptions import RedisClusterException, RedisError
 
     from bgjobs.queue import RedisQueue
 
-    redis = Redis.from_url(
+    connect = RedisCluster.from_url if cluster else Redis.from_url
+    redis = connect(
         url, socket_connect_timeout=3, password=os.environ.get("BGJOBS_REDIS_PASSWORD") or None
     )
     try:
         queue = RedisQueue(redis, prefix=prefix)
         return await queue.stats(), await queue.read_config()
-    except RedisError as exc:
+    except (RedisError, RedisClusterException) as exc:
         print(
             f"warning: Redis at {url} unreachable ({exc}); showing the objects only",
             file=sys.stderr,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 
 from bgjobs.queue.keys import Keys
@@ -53,10 +54,16 @@ def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+AnyRedis = Redis | RedisCluster
+"""A single Redis (standalone or Sentinel's master) or a Redis Cluster."""
+
+RETYPE = "retype:"
+
+
 class RedisQueue:
     """The dispatch index. ``redis`` is passed in; nothing connects here."""
 
-    def __init__(self, redis: Redis, prefix: str = "bgjobs:") -> None:
+    def __init__(self, redis: AnyRedis, prefix: str = "bgjobs:") -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self._scripts: dict[str, AsyncScript] = {
@@ -66,9 +73,9 @@ class RedisQueue:
             for name in SCRIPTS
         }
 
-    async def _run(self, name: str, *args: Any, client: Any = None) -> Any:
-        """Run a script; with a pipeline as ``client`` it is only queued on it."""
-        return await self._scripts[name](keys=[], args=[self.keys.prefix, *args], client=client)
+    async def _run(self, name: str, keys: list[str], *args: Any) -> Any:
+        """Run a script given every key it touches (all in one cluster slot)."""
+        return await self._scripts[name](keys=keys, args=list(args))
 
     async def enqueue(
         self,
@@ -81,33 +88,81 @@ class RedisQueue:
         now: datetime,
     ) -> str:
         """Queue ``member``: ``"ready"``, ``"delayed"``, or ``"running"`` (left alone)."""
+        k = self.keys
         due_ms = _ms(due) if due else 0
-        result = await self._run(
-            "enqueue", member, job_type, priority, repr(score), due_ms, _ms(now)
-        )
-        return result.decode() if isinstance(result, bytes) else str(result)
+        fixed = [k.running, k.type_of, k.priority_of, k.score_of, k.delayed, k.types]
+        other = job_type
+        for _ in range(3):  # the type Redis knows it by changes under us at most rarely
+            result = _text(
+                await self._run(
+                    "enqueue",
+                    [*fixed, k.ready(job_type), k.ready(other)],
+                    member,
+                    job_type,
+                    priority,
+                    repr(score),
+                    due_ms,
+                    _ms(now),
+                    other,
+                )
+            )
+            if not result.startswith(RETYPE):
+                return result
+            other = result.removeprefix(RETYPE)
+        raise RuntimeError(f"{member}: its type in Redis keeps changing")
 
     async def promote(self, now: datetime, limit: int = 1000) -> int:
         """Move due delayed members to their ready queues."""
-        return int(await self._run("promote", _ms(now), limit))
+        k = self.keys
+        due = [
+            _text(m)
+            for m in await self.redis.zrangebyscore(k.delayed, "-inf", _ms(now), start=0, num=limit)
+        ]
+        if not due:
+            return 0
+        types = [None if t is None else _text(t) for t in await self.redis.hmget(k.type_of, due)]
+        keys = [k.delayed, k.type_of, k.score_of, k.types]
+        index: dict[str, int] = {}
+        args: list[Any] = [_ms(now)]
+        for member, job_type in zip(due, types, strict=True):
+            if job_type is not None and job_type not in index:
+                keys.append(k.ready(job_type))
+                index[job_type] = len(keys)
+            args += [member, job_type or "", index.get(job_type or "", 0)]
+        return int(await self._run("promote", keys, *args))
 
     async def dispatch(
         self, *, max_concurrent: int, caps: Mapping[str, int], now: datetime, limit: int = 100
     ) -> list[Dispatched]:
         """Take ready members while capacity allows; each holds a slot until forgotten."""
+        k = self.keys
+        keys = [k.running, k.types, k.dispatched_at]
         pairs: list[Any] = []
         for job_type, cap in caps.items():
+            keys += [k.ready(job_type), k.running_of(job_type)]
             pairs += [job_type, cap]
-        raw = await self._run("dispatch", max_concurrent, _ms(now), limit, *pairs)
+        raw = await self._run("dispatch", keys, max_concurrent, _ms(now), limit, *pairs)
         items = [r.decode() if isinstance(r, bytes) else r for r in raw]
         return [Dispatched(items[i], items[i + 1]) for i in range(0, len(items), 2)]
 
     async def hold(self, member: str, job_type: str, priority: str) -> None:
-        await self._run("hold", member, job_type, priority)
+        k = self.keys
+        keys = [k.ready(job_type), k.delayed, k.running, k.running_of(job_type), k.type_of]
+        await self._run("hold", [*keys, k.priority_of], member, job_type, priority)
 
     async def forget(self, member: str, job_type: str) -> bool:
         """Drop ``member`` everywhere; True if it held a running slot."""
-        return bool(await self._run("forget", member, job_type))
+        k = self.keys
+        other = job_type
+        for _ in range(3):
+            keys = [k.running, k.type_of, k.priority_of, k.score_of, k.dispatched_at, k.delayed]
+            keys += [k.ready(job_type), k.running_of(job_type), k.ready(other), k.running_of(other)]
+            result = await self._run("forget", keys, member, job_type, other)
+            if not isinstance(result, int):
+                other = _text(result).removeprefix(RETYPE)
+                continue
+            return bool(result)
+        raise RuntimeError(f"{member}: its type in Redis keeps changing")
 
     async def is_running(self, member: str) -> bool:
         return bool(await self.redis.sismember(self.keys.running, member))
@@ -142,7 +197,10 @@ class RedisQueue:
 
     async def stats(self) -> dict[tuple[str, str, str], int]:
         """(state, type, priority) → count, state in ready/delayed/running."""
-        raw = await self._run("stats")
+        k = self.keys
+        types = sorted(_text(t) for t in await self.redis.smembers(k.types))
+        keys = [k.delayed, k.running, k.type_of, k.priority_of] + [k.ready(t) for t in types]
+        raw = await self._run("stats", keys)
         items = [r.decode() if isinstance(r, bytes) else r for r in raw]
         return {
             (str(items[i]), str(items[i + 1]), str(items[i + 2])): int(items[i + 3])
@@ -162,15 +220,24 @@ class RedisQueue:
         return out
 
     async def clear(self) -> None:
-        """Delete every key under the prefix."""
-        batch: list[Any] = []
-        async for key in self.redis.scan_iter(match=self.keys.prefix + "*", count=500):
-            batch.append(key)
-            if len(batch) >= 500:
-                await self.redis.delete(*batch)
-                batch = []
-        if batch:
-            await self.redis.delete(*batch)
+        """Delete every key of the index (and those of the layout before hash tags)."""
+        for pattern in (self.keys.base + "*", self.keys.prefix + "*"):
+            batch: list[Any] = []
+            async for key in self.redis.scan_iter(match=pattern, count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await self._delete(batch)
+                    batch = []
+            await self._delete(batch)
+
+    async def _delete(self, keys: list[Any]) -> None:
+        # One DEL per key: the keys of the old layout are spread over slots.
+        if not keys:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(key)
+            await pipe.execute()
 
     async def place(self, member: str, types: Iterable[str]) -> tuple[bool, bool]:
         """(holds a slot, is queued) for one member, in one round trip."""
@@ -196,10 +263,11 @@ class RedisQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_type in all_types:
                 pipe.zrange(self.keys.ready(job_type), 0, -1)
-            for member in running:
-                pipe.hget(self.keys.meta(member), "dispatchedAt")
+            if running:
+                pipe.hmget(self.keys.dispatched_at, running)
             got = await pipe.execute()
-        ready, dispatched_at = got[: len(all_types)], got[len(all_types) :]
+        ready = got[: len(all_types)]
+        dispatched_at = got[len(all_types)] if running else []
         queued = {_text(m) for m in delayed}
         for members in ready:
             queued |= {_text(m) for m in members}
@@ -217,32 +285,51 @@ class RedisQueue:
     ) -> int:
         """Replace the whole index with ``entries`` (taken from the objects).
 
-        The scripts run in pipelines of ``batch``: one round trip per batch,
-        not per object.
+        The index starts empty, so no script is needed: each batch of entries
+        becomes a few multi-member writes (one per key), sent in one round trip.
         """
         await self.clear()
         count = 0
-        pipe = self.redis.pipeline(transaction=False)
+        chunk: list[QueueEntry] = []
         for entry in entries:
-            if entry.state == "running":
-                await self._run("hold", entry.member, entry.job_type, entry.priority, client=pipe)
-            elif entry.state == "queued":
-                due_ms = _ms(entry.due) if entry.due else 0
-                await self._run(
-                    "enqueue",
-                    entry.member,
-                    entry.job_type,
-                    entry.priority,
-                    repr(entry.score),
-                    due_ms,
-                    _ms(now),
-                    client=pipe,
-                )
-            if entry.expires is not None:
-                pipe.zadd(self.keys.expiry, {entry.member: _ms(entry.expires)})
+            chunk.append(entry)
             count += 1
-            if len(pipe) >= batch:
-                await pipe.execute()
-        await pipe.execute()
+            if len(chunk) >= batch:
+                await self._write(chunk, now)
+                chunk = []
+        await self._write(chunk, now)
         await self.redis.set(self.keys.epoch, epoch)
         return count
+
+    async def _write(self, chunk: list[QueueEntry], now: datetime) -> None:
+        k = self.keys
+        hashes: dict[str, dict[Any, str]] = defaultdict(dict)  # key → member → value
+        zsets: dict[str, dict[str, float]] = defaultdict(dict)
+        sets: dict[str, set[str]] = defaultdict(set)
+        for e in chunk:
+            m = e.member
+            if e.state in ("running", "queued"):
+                hashes[k.type_of][m] = e.job_type
+                hashes[k.priority_of][m] = e.priority
+            if e.state == "running":
+                sets[k.running].add(m)
+                sets[k.running_of(e.job_type)].add(m)
+            elif e.state == "queued":
+                hashes[k.score_of][m] = repr(e.score)
+                if e.due is not None and e.due > now:
+                    zsets[k.delayed][m] = _ms(e.due)
+                else:
+                    zsets[k.ready(e.job_type)][m] = e.score
+                    sets[k.types].add(e.job_type)
+            if e.expires is not None:
+                zsets[k.expiry][m] = _ms(e.expires)
+        if not (hashes or zsets or sets):
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, fields in hashes.items():
+                pipe.hset(key, mapping=fields)
+            for key, scores in zsets.items():
+                pipe.zadd(key, scores)
+            for key, members in sets.items():
+                pipe.sadd(key, *members)
+            await pipe.execute()

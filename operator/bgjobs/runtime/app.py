@@ -22,14 +22,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from bgjobs import metrics
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing
 from bgjobs.queue import RedisQueue
+from bgjobs.queue.redis_queue import AnyRedis
 from bgjobs.runtime.dispatcher import Dispatcher
 from bgjobs.runtime.health import Health, serve, supervise
 from bgjobs.runtime.reconciler import Reconciler, utcnow
@@ -49,13 +50,28 @@ log = logging.getLogger(__name__)
 REDIS_PING_EVERY = 5.0
 
 
-def connect_redis(settings: Settings) -> Redis:
-    """A client of the Redis master: at ``redis_url``, or found through Sentinel."""
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port or 6379}"
+
+
+def connect_redis(settings: Settings) -> AnyRedis:
+    """A client of the Redis master: at ``redis_url``, found through Sentinel,
+    or of the Redis Cluster that ``redis_url`` is a node of."""
     timeouts: dict[str, Any] = {
         "socket_connect_timeout": min(5.0, settings.redis_timeout),
         "socket_timeout": settings.redis_timeout,
     }
     sentinels = settings.sentinel_addresses()
+    if settings.redis_cluster:
+        log.info("Redis: a cluster, starting from %s", _without_password(settings.redis_url))
+        return RedisCluster.from_url(
+            settings.redis_url,
+            password=settings.redis_password,
+            health_check_interval=15,
+            **timeouts,
+        )
     if not sentinels:
         return Redis.from_url(
             settings.redis_url,
@@ -84,7 +100,7 @@ def connect_redis(settings: Settings) -> Redis:
 class Runtime:
     settings: Settings
     kube: Kube
-    redis: Redis
+    redis: AnyRedis
     queue: RedisQueue
     registry: RegistrySource
     reconciler: Reconciler
@@ -252,7 +268,7 @@ class Runtime:
             try:
                 await self.redis.ping()
                 up = True
-            except RedisError as exc:
+            except (RedisError, RedisClusterException) as exc:  # the latter: no node reachable
                 log.debug("Redis ping: %s", exc)
                 up = False
             self.health.set("redis", up)

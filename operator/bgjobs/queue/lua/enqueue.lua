@@ -1,22 +1,31 @@
 -- Queue a member: ready now, or delayed until due. A member that holds a
 -- running slot is left alone (its attempt is still going).
--- ARGV: prefix, member, type, priority, score, due_ms, now_ms
-local p, m, t, prio = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local score, due, now = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if redis.call('SISMEMBER', p .. 'running', m) == 1 then
+-- KEYS: running, type, priority, score, delayed, types, ready:<type>,
+--       ready:<other> (the type the caller thinks it may have had)
+-- ARGV: member, type, priority, score, due_ms, now_ms, other
+-- Returns 'running', 'delayed' or 'ready'; 'retype:<old>' (nothing changed)
+-- when the member was queued as a type whose key was not given.
+local m, t, prio = ARGV[1], ARGV[2], ARGV[3]
+local score, due, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if redis.call('SISMEMBER', KEYS[1], m) == 1 then
   return 'running'
 end
-local old = redis.call('HGET', p .. 'meta:' .. m, 'type')
+local old = redis.call('HGET', KEYS[2], m)
 if old and old ~= t then
-  redis.call('ZREM', p .. 'ready:' .. old, m)
+  if old ~= ARGV[7] then
+    return 'retype:' .. old
+  end
+  redis.call('ZREM', KEYS[8], m)
 end
-redis.call('HSET', p .. 'meta:' .. m, 'type', t, 'priority', prio, 'score', ARGV[5])
+redis.call('HSET', KEYS[2], m, t)
+redis.call('HSET', KEYS[3], m, prio)
+redis.call('HSET', KEYS[4], m, ARGV[4])
 if due > now then
-  redis.call('ZREM', p .. 'ready:' .. t, m)
-  redis.call('ZADD', p .. 'delayed', due, m)
+  redis.call('ZREM', KEYS[7], m)
+  redis.call('ZADD', KEYS[5], due, m)
   return 'delayed'
 end
-redis.call('ZREM', p .. 'delayed', m)
-redis.call('ZADD', p .. 'ready:' .. t, score, m)
-redis.call('SADD', p .. 'types', t)
+redis.call('ZREM', KEYS[5], m)
+redis.call('ZADD', KEYS[7], score, m)
+redis.call('SADD', KEYS[6], t)
 return 'ready'
