@@ -2,8 +2,9 @@
 
 Against a throw-away ``redis-server`` on loopback, with synthetic objects (a
 tenth Running, the rest Pending; no API server involved): the rebuild as it
-is now (scripts in pipelines of 1,000) against the rebuild as it was (one
-round trip per object; the baseline, run in the same process), then what a
+is now (each batch of 1,000 objects as a few multi-member writes) against the
+rebuild as it was (one round trip per object; the baseline, run in the same
+process), then what a
 resync pass costs besides its LIST: working out what Redis should hold for
 every object, and reading where Redis holds them.
 
@@ -49,7 +50,7 @@ def body(i: int) -> dict[str, Any]:
 
 
 async def one_by_one(queue: RedisQueue, entries: list[QueueEntry]) -> None:
-    """The old rebuild: one script call, one round trip, per object."""
+    """The rebuild of the first release: one enqueue or hold call, one round trip, per object."""
     await queue.clear()
     for e in entries:
         if e.state == "running":

@@ -6,6 +6,8 @@ own, so that the chart can own the CRDs without disturbing the other tests.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import subprocess
 import time
@@ -226,8 +228,25 @@ def test_an_external_redis_cluster() -> None:
     )
     (deployment,) = by_kind(docs, "Deployment")
     assert "--redis-cluster" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    (deployment,) = by_kind(render(None), "Deployment")  # the built-in Redis: never a cluster
+    (deployment,) = by_kind(render(None), "Deployment")
     assert "--redis-cluster" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "says"),
+    [
+        (["redis.cluster=true"], "set redis.enabled=false"),
+        (
+            ["redis.enabled=false", "redis.cluster=true", "redis.sentinel.addresses={s:26379}"],
+            "choose one",
+        ),
+    ],
+)
+def test_redis_settings_that_cannot_work_are_refused(sets: list[str], says: str) -> None:
+    args = ["template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
+    out = helm(*args, *(a for s in sets for a in ("--set", s)), check=False)
+    assert out.returncode != 0
+    assert says in out.stderr
 
 
 def test_optional_objects() -> None:
@@ -364,9 +383,34 @@ def test_install_upgrade_uninstall(helm_cluster: Path) -> None:
     assert "backgroundjobs.bgjobs.io" in get("crd", "-o", "name"), "CRDs are kept on uninstall"
 
 
-def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Path) -> None:
-    """The operator on the host serves the webhook (generated certificates) and registers it."""
-    kc = [kubectl(), "--kubeconfig", str(helm_cluster)]
+class Hooked:
+    """The operator on the host, serving the webhook (generated certificates)
+    that it registers as ``test.bgjobs.io``, for namespace ``hooked``."""
+
+    def __init__(self, kubeconfig: Path, op: OperatorProcess) -> None:
+        self.kc = [kubectl(), "--kubeconfig", str(kubeconfig)]
+        self.op = op
+
+    def kubectl(
+        self, *args: str, doc: dict[str, Any] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.kc, "-n", "hooked", *args],
+            input=yaml.safe_dump(doc) if doc is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def apply(self, doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", doc=doc)
+
+
+@contextlib.contextmanager
+def hooked_operator(
+    kubeconfig: Path, tmp_path: Path, registry_doc: dict[str, Any]
+) -> Iterator[Hooked]:
+    kc = [kubectl(), "--kubeconfig", str(kubeconfig)]
     subprocess.run([*kc, "create", "namespace", "hooked"], capture_output=True, check=False)
     subprocess.run(
         [*kc, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds")],
@@ -380,7 +424,7 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
             redis_url=redis.url,
             prefix="hooked:",
             workdir=tmp_path,
-            kubeconfig=helm_cluster,
+            kubeconfig=kubeconfig,
             extra_args=[
                 "--webhook-port",
                 str(port),
@@ -390,71 +434,21 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
                 "test.bgjobs.io",
             ],
         )
-        op.write_registry({"maxPayloadBytes": 1024, "handlers": {"email": {"image": "x"}}})
+        op.write_registry(registry_doc)
         try:
             op.start()
-
-            def apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-                return subprocess.run(
-                    [*kc, "apply", "-n", "hooked", "-f", "-"],
-                    input=yaml.safe_dump(doc),
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got = subprocess.run(
+                    [*kc, "get", "validatingwebhookconfiguration", "test.bgjobs.io"],
                     capture_output=True,
-                    text=True,
-                    timeout=60,
                 )
-
-            def wait_registered() -> None:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    got = subprocess.run(
-                        [*kc, "get", "validatingwebhookconfiguration", "test.bgjobs.io"],
-                        capture_output=True,
-                    )
-                    if got.returncode == 0:
-                        return
-                    time.sleep(0.2)
+                if got.returncode == 0:
+                    break
+                time.sleep(0.2)
+            else:
                 raise AssertionError("the webhook was never registered")
-
-            wait_registered()
-            bad_cron = {
-                "apiVersion": "bgjobs.io/v1alpha1",
-                "kind": "JobSchedule",
-                "metadata": {"name": "bad-cron"},
-                "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": {"type": "email"}}},
-            }
-            out = apply(bad_cron)
-            assert out.returncode != 0
-            assert "spec.schedule" in out.stderr
-            assert "not a valid cron expression" in out.stderr
-
-            big = {
-                "apiVersion": "bgjobs.io/v1alpha1",
-                "kind": "BackgroundJob",
-                "metadata": {"name": "big"},
-                "spec": {"type": "email", "payload": {"x": "y" * 2000}},
-            }
-            out = apply(big)
-            assert out.returncode != 0
-            assert "spec.payload" in out.stderr
-            assert "over the 1024-byte cap" in out.stderr
-
-            unknown = {**big, "metadata": {"name": "typo"}, "spec": {"type": "emial"}}
-            out = apply(unknown)
-            assert out.returncode != 0
-            assert "no handler is registered for 'emial'" in out.stderr
-
-            good_job = {
-                **big,
-                "metadata": {"name": "fine"},
-                "spec": {"type": "email", "payload": {}},
-            }
-            good_schedule = {
-                **bad_cron,
-                "metadata": {"name": "daily"},
-                "spec": {**bad_cron["spec"], "schedule": "0 9 * * *", "timeZone": "Europe/Berlin"},
-            }
-            assert apply(good_job).returncode == 0
-            assert apply(good_schedule).returncode == 0
+            yield Hooked(kubeconfig, op)
         finally:
             op.stop()
             subprocess.run(
@@ -467,6 +461,108 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
                 ],
                 capture_output=True,
             )
+
+
+def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Path) -> None:
+    registry_doc = {"maxPayloadBytes": 1024, "handlers": {"email": {"image": "x"}}}
+    with hooked_operator(helm_cluster, tmp_path, registry_doc) as hooked:
+        apply = hooked.apply
+        bad_cron = {
+            "apiVersion": "bgjobs.io/v1alpha1",
+            "kind": "JobSchedule",
+            "metadata": {"name": "bad-cron"},
+            "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": {"type": "email"}}},
+        }
+        out = apply(bad_cron)
+        assert out.returncode != 0
+        assert "spec.schedule" in out.stderr
+        assert "not a valid cron expression" in out.stderr
+
+        big = {
+            "apiVersion": "bgjobs.io/v1alpha1",
+            "kind": "BackgroundJob",
+            "metadata": {"name": "big"},
+            "spec": {"type": "email", "payload": {"x": "y" * 2000}},
+        }
+        out = apply(big)
+        assert out.returncode != 0
+        assert "spec.payload" in out.stderr
+        assert "over the 1024-byte cap" in out.stderr
+
+        unknown = {**big, "metadata": {"name": "typo"}, "spec": {"type": "emial"}}
+        out = apply(unknown)
+        assert out.returncode != 0
+        assert "no handler is registered for 'emial'" in out.stderr
+
+        good_job = {
+            **big,
+            "metadata": {"name": "fine"},
+            "spec": {"type": "email", "payload": {}},
+        }
+        good_schedule = {
+            **bad_cron,
+            "metadata": {"name": "daily"},
+            "spec": {**bad_cron["spec"], "schedule": "0 9 * * *", "timeZone": "Europe/Berlin"},
+        }
+        assert apply(good_job).returncode == 0
+        assert apply(good_schedule).returncode == 0
+
+
+def test_after_its_type_is_removed_a_job_can_still_be_cancelled_relabelled_and_deleted(
+    helm_cluster: Path, tmp_path: Path
+) -> None:
+    """Admission judges what changed: today's registry does not lock old objects in."""
+    both = {"handlers": {"email": {"image": "x"}, "report": {"image": "y"}}}
+    with hooked_operator(helm_cluster, tmp_path, both) as hooked:
+        job = {
+            "apiVersion": "bgjobs.io/v1alpha1",
+            "kind": "BackgroundJob",
+            "metadata": {"name": "orphan", "finalizers": ["test.bgjobs.io/hold"]},
+            "spec": {"type": "report", "payload": {"x": "y" * 500}},
+        }
+        assert hooked.apply(job).returncode == 0
+        hooked.op.write_registry({"maxPayloadBytes": 100, "handlers": {"email": {"image": "x"}}})
+
+        # Wait until the webhook judges by the new registry: a new report job is refused.
+        # (Each probe a new object: applying one that was let in would be an unchanged UPDATE.)
+        deadline = time.monotonic() + 30
+        for i in itertools.count():
+            probe = {**job, "metadata": {"name": f"probe-{i}"}, "spec": {"type": "report"}}
+            if "no handler is registered for 'report'" in hooked.apply(probe).stderr:
+                break
+            assert time.monotonic() < deadline, "the registry change never reached the webhook"
+            time.sleep(0.5)
+
+        def ok(*args: str) -> None:
+            out = hooked.kubectl(*args)
+            assert out.returncode == 0, out.stderr
+
+        ok("patch", "backgroundjob", "orphan", "--type=merge", "-p", '{"spec":{"cancel":true}}')
+        ok("label", "backgroundjob", "orphan", "team=payments")
+        # Not everything passes: a change of its spec is still refused.
+        out = hooked.kubectl(
+            "patch",
+            "backgroundjob",
+            "orphan",
+            "--type=merge",
+            "-p",
+            '{"spec":{"payload":{"x":"z"}}}',
+        )
+        assert out.returncode != 0
+        assert "spec" in out.stderr
+        ok("delete", "backgroundjob", "orphan", "--wait=false")
+        ok(
+            "patch",
+            "backgroundjob",
+            "orphan",
+            "--type=json",
+            "-p",
+            '[{"op":"remove","path":"/metadata/finalizers"}]',
+        )
+        deadline = time.monotonic() + 30
+        while hooked.kubectl("get", "backgroundjob", "orphan").returncode == 0:
+            assert time.monotonic() < deadline, "the job was never deleted"
+            time.sleep(0.2)
 
 
 def test_webhook_on_and_off() -> None:

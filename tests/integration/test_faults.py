@@ -685,6 +685,7 @@ async def test_jobs_flow_through_a_redis_cluster(run_operator: Run, jobs: Jobs) 
             registry({"work": {}, "report": {"concurrency": 1}}, maxConcurrentJobs=cap),
             redis_url=other.url,
             extra_args=["--redis-cluster", "--resync-period", "5"],
+            env={"BGJOBS_UNHEALTHY_AFTER": "5"},
         )
         keys = Keys(op.prefix)
         holder = servers.node_for(keys.running)
@@ -712,4 +713,27 @@ async def test_jobs_flow_through_a_redis_cluster(run_operator: Run, jobs: Jobs) 
         assert len(await jobs.batch_jobs()) == len(names) + 2  # one attempt each, two for flaky
         assert in_slot >= 1  # the index lives in the cluster (its epoch at least)
         assert errors(op) == 0  # no script refused for a key outside its slot
+
+        # The primary with the index's slot SIGKILLed: the cluster is down.
+        # Three times the liveness budget: waiting out a dead Redis must not fail it.
+        liveness: list[int] = []
+        sampling = asyncio.create_task(_sample_liveness(op, liveness))
+        holder.kill()
+        down = time.monotonic()
+        later = [f"late-{i}" for i in range(10)]
+        for name in later:
+            await jobs.create(bgjob(name, fake={"run-for": "100ms"}))
+        await eventually(lambda: _after(down, 15), within=25, what="15 s of a cluster down")
+        assert op.metric("bgjobs_redis_up") == 0
+        holder.start(port=holder.port)  # empty (no persistence), its slots kept
+        back = time.monotonic()
+        await completed(jobs, later, within=90)
+        sampling.cancel()
+        print(
+            f"the 10 jobs created while the cluster was down completed "
+            f"{time.monotonic() - back:.1f}s after its node came back; "
+            f"/healthz {len(liveness)} samples: {sorted(set(liveness))}"
+        )
+        assert set(liveness) == {200}
+        assert len(await jobs.batch_jobs()) == len(names) + 2 + len(later)
         assert op.starts == 1

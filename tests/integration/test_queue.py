@@ -177,9 +177,11 @@ async def test_promote_moves_each_due_member_to_its_own_type(redis: AnyRedis) ->
 async def test_rebuild_replaces_the_index_and_stats_count_it(redis: AnyRedis) -> None:
     q = RedisQueue(redis, prefix=PREFIX)
     await put(q, "ns/stale", Priority.NORMAL, T0)
-    # Keys of the layout before hash tags (an upgrade) go too.
+    # The index of an earlier build (no hash tag, a hash per member) goes too.
     await redis.hset(f"{PREFIX}meta:ns/old", "type", "email")
     await redis.zadd(f"{PREFIX}ready:email", {"ns/old": 1.0})
+    await redis.set(f"{PREFIX}epoch", "old")
+    await redis.set(f"{PREFIX}x:epoch", "another installation's")
     entries = [
         QueueEntry("ns/r", "email", "High", "running"),
         QueueEntry("ns/q1", "email", "Low", "queued", score=2.0),
@@ -198,4 +200,4 @@ async def test_rebuild_replaces_the_index_and_stats_count_it(redis: AnyRedis) ->
     }
     got = await q.dispatch(max_concurrent=0, caps={"email": 0, "report": 0}, now=T0)
     assert [d.member for d in got] == ["ns/q2", "ns/q1"]
-    assert [k async for k in redis.scan_iter(match=f"{PREFIX}*")] == []
+    assert [k async for k in redis.scan_iter(match=f"{PREFIX}*")] == [f"{PREFIX}x:epoch"]

@@ -52,8 +52,12 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0, *, port: int | None = None) -> RedisServer:
-        """Start on a free port (or on ``port``, e.g. to restart on the same one)."""
-        self._dir = Path(tempfile.mkdtemp(prefix="bgjobs-redis-"))
+        """Start on a free port (or on ``port``, e.g. to restart on the same one).
+
+        After kill() the directory is kept: a cluster node finds its nodes.conf.
+        """
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="bgjobs-redis-"))
         for _ in range(5):  # a port taken between probe and bind: try another
             self.port = port or free_port()
             args = [
@@ -108,6 +112,8 @@ class RedisServer:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        if self._proc is not None and self._proc.stderr is not None:
+            self._proc.stderr.close()
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -90,9 +90,10 @@ def test_the_operator_needs_a_registry(capsys: pytest.CaptureFixture[str]) -> No
             "--redis-prefix (BGJOBS_REDIS_PREFIX) 'jobs{x}:': must not",
         ),
         (
-            ["--redis-prefix", ":"],
-            "--redis-prefix (BGJOBS_REDIS_PREFIX) ':': must have a character",
+            ["--redis-prefix", "jobs*"],
+            "--redis-prefix (BGJOBS_REDIS_PREFIX) 'jobs*': must not contain * ?",
         ),
+        (["--redis-prefix", ""], "--redis-prefix (BGJOBS_REDIS_PREFIX) '': must not be empty"),
         (
             ["--redis-cluster", "--redis-sentinel", "s:26379"],
             "--redis-sentinel (BGJOBS_REDIS_SENTINELS) and --redis-cluster",

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-prefix", default=os.environ.get("BGJOBS_REDIS_PREFIX", "bgjobs:"))
     p.add_argument(
         "--redis-cluster",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=os.environ.get("BGJOBS_REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on"),
         help="--redis-url is one node of a Redis Cluster (BGJOBS_REDIS_CLUSTER=true)",
     )
@@ -394,6 +394,11 @@ async def cmd_logs(c: AsyncClient, kube: Kube, a: argparse.Namespace) -> int:
 
 
 async def cmd_stats(c: AsyncClient, a: argparse.Namespace) -> int:
+    from bgjobs.queue.keys import check_prefix
+
+    problem = check_prefix(a.redis_prefix)
+    if problem:
+        raise UsageError(f"--redis-prefix {a.redis_prefix!r}: {problem}")
     ns = None if a.all_namespaces else _namespace(a)
     jobs = (await c.list(namespace=ns, all_namespaces=a.all_namespaces)).items
     stats = job_stats(jobs, datetime.now(UTC))

@@ -14,7 +14,7 @@
     <b>config          STRING the operator's dispatch settings (JSON), for `kubectl bgjobs stats`
 
 A member is ``<namespace>/<name>`` of a BackgroundJob. ``<b>`` is the prefix
-(default ``bgjobs:``) made a hash tag, ``{bgjobs}:``: every key hashes to
+(default ``bgjobs:``) made a hash tag, ``{bgjobs:}``: every key hashes to
 the same Redis Cluster slot, so one script may touch them all. The key names
 are fixed or built from a type, never from a member, so that each script is
 given every key it touches.
@@ -27,10 +27,12 @@ from dataclasses import dataclass
 
 def check_prefix(prefix: str) -> str | None:
     """Why ``prefix`` can't be used for the keys, or None."""
-    if not prefix.rstrip(":"):
-        return "must have a character other than ':'"
+    if not prefix:
+        return "must not be empty"
     if "{" in prefix or "}" in prefix:
         return "must not contain '{' or '}' (bgjobs makes it the Redis Cluster hash tag)"
+    if any(c in prefix for c in "*?[]\\"):
+        return "must not contain * ? [ ] or \\ (Redis would read them as a pattern)"
     return None
 
 
@@ -45,8 +47,8 @@ class Keys:
 
     @property
     def base(self) -> str:
-        """What every key starts with: the prefix as a hash tag."""
-        return "{" + self.prefix.rstrip(":") + "}:"
+        """What every key starts with: the prefix, whole, as a hash tag."""
+        return "{" + self.prefix + "}"
 
     def ready(self, job_type: str) -> str:
         return f"{self.base}ready:{job_type}"

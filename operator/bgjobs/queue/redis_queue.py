@@ -190,6 +190,10 @@ class RedisQueue:
                 times.append(float(head[0][1]))
         return min(times) if times else None
 
+    async def ping(self) -> None:
+        """Reach the node that holds the index (in a cluster: not just any node)."""
+        await self.redis.exists(self.keys.epoch)
+
     async def epoch(self) -> str | None:
         """The mark of the last rebuild (None: Redis lost its data)."""
         raw = await self.redis.get(self.keys.epoch)
@@ -220,18 +224,27 @@ class RedisQueue:
         return out
 
     async def clear(self) -> None:
-        """Delete every key of the index (and those of the layout before hash tags)."""
-        for pattern in (self.keys.base + "*", self.keys.prefix + "*"):
-            batch: list[Any] = []
-            async for key in self.redis.scan_iter(match=pattern, count=500):
-                batch.append(key)
-                if len(batch) >= 500:
-                    await self._delete(batch)
-                    batch = []
-            await self._delete(batch)
+        """Delete every key of the index, and the index of earlier builds if there is one."""
+        await self._delete_matching(self.keys.base + "*")
+        p = self.keys.prefix
+        if await self.redis.exists(p + "epoch"):
+            # Earlier builds: keys without the hash tag, one hash per member.
+            for pattern in (p + "ready:*", p + "running:*", p + "meta:*"):
+                await self._delete_matching(pattern)
+            for name in ("types", "delayed", "running", "expiry", "config", "epoch"):
+                await self.redis.delete(p + name)
+
+    async def _delete_matching(self, pattern: str) -> None:
+        batch: list[Any] = []
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await self._delete(batch)
+                batch = []
+        await self._delete(batch)
 
     async def _delete(self, keys: list[Any]) -> None:
-        # One DEL per key: the keys of the old layout are spread over slots.
+        # One DEL per key: in a cluster, the old layout's keys are spread over slots.
         if not keys:
             return
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -266,7 +266,7 @@ class Runtime:
         """Readiness needs Redis on every replica, the standbys included."""
         while True:
             try:
-                await self.redis.ping()
+                await self.queue.ping()
                 up = True
             except (RedisError, RedisClusterException) as exc:  # the latter: no node reachable
                 log.debug("Redis ping: %s", exc)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from bgjobs import metrics
 from bgjobs.logic.naming import split_member
@@ -73,7 +73,7 @@ class Dispatcher:
                 continue
             try:
                 more, wake_ms = await self.step()
-            except RedisError as exc:
+            except (RedisError, RedisClusterException) as exc:  # the latter: no node answers
                 metrics.REDIS_UP.set(0)
                 log.warning("Redis unreachable (%s); trying again in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from aiohttp import ClientError, web
 from kubernetes_asyncio.client.exceptions import ApiException
 from redis.asyncio.sentinel import MasterNotFoundError
-from redis.exceptions import BusyLoadingError, ClusterDownError, ReadOnlyError, TryAgainError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -67,6 +73,7 @@ REDIS_TRANSIENT = (
     MasterNotFoundError,
     ClusterDownError,  # a cluster without a majority, or slots not covered
     TryAgainError,  # keys of one slot being moved between nodes
+    RedisClusterException,  # no node of the cluster answers
 )
 
 
