@@ -326,6 +326,7 @@ async def _some_completed(jobs: Jobs, names: list[str]) -> bool:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("leader_clock", [0, -20], ids=["clocks-agree", "leader-20s-behind"])
 async def test_a_leader_cut_off_from_the_api_server_stops_before_another_leads(
     run_operator: Run,
     jobs: Jobs,
@@ -333,14 +334,27 @@ async def test_a_leader_cut_off_from_the_api_server_stops_before_another_leads(
     cluster: Cluster,
     namespace: str,
     tmp_path: Path,
+    leader_clock: int,
 ) -> None:
+    """With the leader's clock 20 s behind, the renewTime it writes looks stale
+    to the standby from the start: the standby must still wait its turn."""
     lease = ["--leader-elect", f"{namespace}/bgjobs-leader"]
     reg = registry(maxConcurrentJobs=3)
     kubeconfig = kubeconfig_through(cluster.kubeconfig, toxic_api, tmp_path / "via-proxy")
-    first = run_operator(reg, kubeconfig=kubeconfig, extra_args=lease)
+    first = run_operator(
+        reg,
+        kubeconfig=kubeconfig,
+        extra_args=lease,
+        env={"BGJOBS_CLOCK_OFFSET": str(leader_clock)},
+    )
     await eventually(
         lambda: _true(first.metric("bgjobs_leading") == 1), within=30, what="the first to lead"
     )
+    held = await client.CoordinationV1Api(jobs.api).read_namespaced_lease(
+        "bgjobs-leader", namespace
+    )
+    behind = (datetime.now(UTC) - held.spec.renew_time).total_seconds()
+    assert behind == pytest.approx(-leader_clock, abs=5), "the fake clock did not take"
     second = run_operator(reg, extra_args=lease)
     names = [f"job-{i:02d}" for i in range(40)]
     for name in names:

@@ -27,7 +27,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -60,6 +60,18 @@ def _record(spec: Any) -> tuple[object, ...]:
         spec.renew_time,
         spec.lease_transitions,
     )
+
+
+#: Test hook: ``BGJOBS_CLOCK_OFFSET=-20`` puts this replica's wall clock, as
+#: it writes it into the Lease, 20 s behind (a node whose clock is wrong).
+#: Never set in production.
+CLOCK_OFFSET_ENV = "BGJOBS_CLOCK_OFFSET"
+
+
+def wall_clock() -> Callable[[], datetime]:
+    """The clock written into the Lease: UTC now, shifted by the test hook if set."""
+    offset = timedelta(seconds=float(os.environ.get(CLOCK_OFFSET_ENV) or 0))
+    return lambda: datetime.now(UTC) + offset
 
 
 class LeaderElector:

@@ -28,7 +28,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from bgjobs import metrics
 from bgjobs.k8s import Kube
-from bgjobs.k8s.lease import LeaderElector, Timing
+from bgjobs.k8s.lease import LeaderElector, Timing, wall_clock
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import AnyRedis
 from bgjobs.runtime.dispatcher import Dispatcher
@@ -209,7 +209,9 @@ class Runtime:
         if settings.leader_elect:
             ns, _, name = settings.leader_elect.rpartition("/")
             timing = Timing(settings.lease_duration, settings.renew_deadline, settings.retry_period)
-            rt.elector = LeaderElector(kube.api, ns or "default", name, timing=timing)
+            rt.elector = LeaderElector(
+                kube.api, ns or "default", name, timing=timing, clock=wall_clock()
+            )
             rt.tasks.append(asyncio.create_task(rt._lead_then_work(), name="bgjobs-leader"))
         else:
             rt._start_work()
