@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from tests.support.bgjobs import Jobs, bgjob, status, wait_events
+from tests.support.bgjobs import Jobs, bgjob, registry, status, wait_events
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -124,6 +125,40 @@ async def test_ttl_after_finished_deletes_the_job(run_operator: Run, jobs: Jobs)
 
     await eventually(deleted, within=30, what="the finished job to be deleted")
     assert datetime.now(UTC) >= completed + timedelta(seconds=2)
+
+
+async def test_finished_jobs_are_kept_as_long_as_the_job_its_type_or_the_registry_says(
+    run_operator: Run, jobs: Jobs
+) -> None:
+    handlers = {"work": {}, "keep": {"ttlAfterFinished": "0s"}}
+    run_operator(registry(handlers, ttlAfterFinished="3s"))
+    await jobs.create(bgjob("by-registry"))  # 3s, the registry's default
+    await jobs.create(bgjob("kept-by-type", "keep"))
+    await jobs.create(bgjob("kept-by-job", ttlAfterFinished="0s"))
+    await jobs.create(bgjob("by-job", "keep", ttlAfterFinished="1h"))
+    for name in ("by-registry", "kept-by-type", "kept-by-job", "by-job"):
+        await jobs.wait(name, "Completed")
+
+    async def gone() -> bool:
+        return await jobs.get("by-registry") is None
+
+    await eventually(gone, within=30, what="by-registry deleted by the default retention")
+    assert await jobs.get("kept-by-type") is not None
+    assert await jobs.get("kept-by-job") is not None
+    assert await jobs.get("by-job") is not None
+
+    # The attempt Jobs, their outcome recorded, expire with their job (or never).
+    async def released() -> dict[str, Any] | None:
+        ttls = {}
+        for name in ("kept-by-type", "kept-by-job", "by-job"):
+            (batch_job,) = await jobs.batch_jobs(owner=name)
+            if batch_job.metadata.finalizers:
+                return None
+            ttls[name] = batch_job.spec.ttl_seconds_after_finished
+        return ttls
+
+    ttls = await eventually(released, within=20, what="the attempt Jobs released")
+    assert ttls == {"kept-by-type": None, "kept-by-job": None, "by-job": 3600}
 
 
 async def _reason(jobs: Jobs, name: str, reason: str) -> bool:

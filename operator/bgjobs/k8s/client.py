@@ -431,9 +431,14 @@ class Kube:
                 return False
             raise _wrap(exc, f"delete Job {namespace}/{name}") from exc
 
-    async def remove_finalizer(self, namespace: str, job_name: str, finalizer: str) -> None:
-        """Take ``finalizer`` off a Job (others stay); a Job already gone is fine."""
-        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+    async def remove_finalizer(
+        self, namespace: str, job_name: str, finalizer: str, *, ttl_seconds: int | None = None
+    ) -> None:
+        """Take ``finalizer`` off a Job (others stay), and set its
+        ``ttlSecondsAfterFinished`` if given; a Job already gone is fine."""
+        patch: dict[str, Any] = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        if ttl_seconds is not None:
+            patch["spec"] = {"ttlSecondsAfterFinished": ttl_seconds}
         try:
             resp = await self.batch.patch_namespaced_job(
                 job_name,

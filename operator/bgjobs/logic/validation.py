@@ -37,6 +37,17 @@ class Effective:
     timeout: timedelta
 
 
+def retention(spec: BackgroundJobSpec, registry: Registry) -> timedelta | None:
+    """How long a finished job is kept (None: for ever): the job's
+    ``ttlAfterFinished``, else its type's, else the registry's; ``0s`` = keep."""
+    handler = registry.handlers.get(spec.type)
+    by_type = handler.ttl_after_finished if handler is not None else None
+    layers = (spec.ttl_after_finished, by_type)
+    chosen = next((t for t in layers if t is not None), registry.ttl_after_finished)
+    kept = parse_duration(chosen)
+    return kept if kept > timedelta(0) else None
+
+
 def payload_text(payload: Any) -> str:
     """The payload as the handler's pod receives it in ``BGJOB_PAYLOAD``: compact
     JSON in UTF-8, so that the cap measures exactly what goes into the pod."""

@@ -55,7 +55,9 @@ class JobSpecBase(CamelModel):
         default=None, description="Per attempt; default: the handler's, else 10m."
     )
     ttl_after_finished: Duration | None = Field(
-        default=None, description="Delete the object this long after it finished."
+        default=None,
+        description="Delete the object this long after it finished; default: its type's, "
+        "else the registry's (168h); 0s = keep it.",
     )
 
 

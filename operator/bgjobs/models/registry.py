@@ -29,6 +29,7 @@ from bgjobs.models.common import TYPE_PATTERN, CamelModel, Duration, Priority
 DEFAULT_TIMEOUT = "10m"
 DEFAULT_RETRY = RetryPolicy(max_retries=3, initial_delay="30s", max_delay="10m", backoff_factor=2.0)
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
+DEFAULT_RETENTION = "168h"
 
 
 class HandlerConfig(CamelModel):
@@ -57,6 +58,9 @@ class HandlerConfig(CamelModel):
     automount_service_account_token: bool | None = Field(
         default=None, description="default: only when serviceAccountName is set"
     )
+    ttl_after_finished: Duration | None = Field(
+        default=None, description="keep this type's finished jobs this long; 0s = for ever"
+    )
 
 
 class Registry(CamelModel):
@@ -65,6 +69,11 @@ class Registry(CamelModel):
     max_concurrent_jobs: int = Field(default=10, ge=0, description="0 = unlimited")
     priority_aging: Duration = "0s"
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1)
+    ttl_after_finished: Duration = Field(
+        default=DEFAULT_RETENTION,
+        description="finished BackgroundJobs (and their attempt Jobs) are deleted this long "
+        "after they finish, unless the job or its type says otherwise; 0s = keep them",
+    )
     handlers: dict[str, HandlerConfig] = Field(default_factory=dict)
 
     @field_validator("handlers")

@@ -9,6 +9,7 @@ deterministic names, and 409 AlreadyExists counts as success.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from bgjobs.logic.durations import parse_duration
 from bgjobs.logic.naming import attempt_job_name, queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
-from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec
+from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec, retention
 from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
 from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec, BackgroundJobStatus
 from bgjobs.models.common import Phase, Priority
@@ -239,15 +240,16 @@ class Reconciler:
                 await self._release(job.namespace, cached)
                 self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
         await self._labels(job, spec)
-        if spec.ttl_after_finished is None:
+        kept = retention(spec, self.registry.current)
+        if kept is None:
             await self.queue.cancel_expiry(job.member)
             return
         done = job.status.completed_at or now
-        at = done + parse_duration(spec.ttl_after_finished)
+        at = done + kept
         if at <= now:
             uid = job.body["metadata"].get("uid")
             if await self.kube.delete_bgjob(job.namespace, job.name, uid):
-                log.info("deleted %s/%s: ttlAfterFinished passed", job.namespace, job.name)
+                log.info("deleted %s/%s: kept %s after it finished", job.namespace, job.name, kept)
             await self.queue.cancel_expiry(job.member)
         else:
             await self.queue.schedule_expiry(job.member, at)
@@ -308,7 +310,8 @@ class Reconciler:
         job = await self._write(job, new, now)
         await self._forget(job.member, spec.type)
         if batch_job is not None:
-            await self._release(job.namespace, batch_job)
+            # Its outcome is recorded: the Job and its pod may go when the job would.
+            await self._release(job.namespace, batch_job, retention(spec, self.registry.current))
         return job
 
     async def attempt_job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -316,8 +319,11 @@ class Reconciler:
         cached = self.attempt_jobs.get((namespace, name))
         return cached if cached is not None else await self.kube.get_job(namespace, name)
 
-    async def _release(self, namespace: str, batch_job: dict[str, Any]) -> None:
-        """Take the outcome finalizer off an attempt Job whose outcome is recorded.
+    async def _release(
+        self, namespace: str, batch_job: dict[str, Any], keep: timedelta | None = None
+    ) -> None:
+        """Take the outcome finalizer off an attempt Job whose outcome is recorded,
+        and in the same write let it expire ``keep`` after it finished.
 
         The body (the cached one, usually) is updated too, so that nothing
         releases the same Job twice before the watch brings the new version.
@@ -325,7 +331,10 @@ class Reconciler:
         meta = batch_job["metadata"]
         finalizers = meta.get("finalizers") or []
         if OUTCOME_FINALIZER in finalizers:
-            await self.kube.remove_finalizer(namespace, meta["name"], OUTCOME_FINALIZER)
+            ttl = math.ceil(keep.total_seconds()) if keep is not None else None
+            await self.kube.remove_finalizer(
+                namespace, meta["name"], OUTCOME_FINALIZER, ttl_seconds=ttl
+            )
             meta["finalizers"] = [f for f in finalizers if f != OUTCOME_FINALIZER]
 
     def deleted(self, body: dict[str, Any]) -> None:
@@ -575,9 +584,11 @@ class Reconciler:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         member = queue_member(ns, name)
         if status.phase is not None and status.phase.finished:
-            if spec.ttl_after_finished and status.completed_at:
-                at = status.completed_at + parse_duration(spec.ttl_after_finished)
-                return QueueEntry(member, spec.type, "", "expiring", expires=at)
+            kept = retention(spec, registry)
+            if kept is not None and status.completed_at:
+                return QueueEntry(
+                    member, spec.type, "", "expiring", expires=status.completed_at + kept
+                )
             return None
         if status.phase == Phase.RUNNING:
             # Its attempt runs, and holds a slot, whatever the registry says now.
