@@ -449,58 +449,67 @@ async def test_clock_skew_does_not_move_leadership(kube: Kube, namespace: str) -
 # Exact cancel, leftover Jobs --------------------------------------------------------------
 
 
+class AdmissionPolicy:
+    """A ValidatingAdmissionPolicy and its binding, for one namespace: the API
+    server refuses the writes to ``resource`` that fail ``expression``."""
+
+    def __init__(
+        self, api: ApiClient, namespace: str, *, name: str, rule: dict[str, Any], expression: str
+    ) -> None:
+        self.adm = client.AdmissionregistrationV1Api(api)
+        self.name = f"{name}-{namespace}"[:63]
+        self.policy = {
+            "metadata": {"name": self.name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": [{"expression": expression, "message": f"test policy: {name}"}],
+            },
+        }
+        self.binding = {
+            "metadata": {"name": self.name},
+            "spec": {
+                "policyName": self.name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                },
+            },
+        }
+        self.active = False
+
+    async def add(self) -> None:
+        await self.adm.create_validating_admission_policy(self.policy)
+        await self.adm.create_validating_admission_policy_binding(self.binding)
+        self.active = True
+
+    async def remove(self) -> None:
+        if self.active:
+            self.active = False
+            await self.adm.delete_validating_admission_policy_binding(self.name)
+            await self.adm.delete_validating_admission_policy(self.name)
+
+
 @pytest.fixture
 async def refuse_running(api: ApiClient, namespace: str) -> AsyncIterator[Callable[[], Any]]:
-    """A ValidatingAdmissionPolicy: the API server refuses status writes that set
-    ``Running`` in this test's namespace. Yields the function that removes it."""
-    adm = client.AdmissionregistrationV1Api(api)
-    name = f"refuse-running-{namespace}"[:63]
-    policy = {
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["bgjobs.io"],
-                        "apiVersions": ["*"],
-                        "operations": ["UPDATE"],
-                        "resources": ["backgroundjobs/status"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": "!has(object.status) || !has(object.status.phase)"
-                    " || object.status.phase != 'Running'",
-                    "message": "test policy: Running refused",
-                }
-            ],
+    """The API server refuses status writes that set ``Running`` in this test's
+    namespace. Yields the function that removes the policy."""
+    policy = AdmissionPolicy(
+        api,
+        namespace,
+        name="refuse-running",
+        rule={
+            "apiGroups": ["bgjobs.io"],
+            "apiVersions": ["*"],
+            "operations": ["UPDATE"],
+            "resources": ["backgroundjobs/status"],
         },
-    }
-    binding = {
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-            },
-        },
-    }
-    await adm.create_validating_admission_policy(policy)
-    await adm.create_validating_admission_policy_binding(binding)
-    removed = False
-
-    async def remove() -> None:
-        nonlocal removed
-        if not removed:
-            removed = True
-            await adm.delete_validating_admission_policy_binding(name)
-            await adm.delete_validating_admission_policy(name)
-
-    yield remove
-    await remove()
+        expression="!has(object.status) || !has(object.status.phase)"
+        " || object.status.phase != 'Running'",
+    )
+    await policy.add()
+    yield policy.remove
+    await policy.remove()
 
 
 async def _running_refused(jobs: Jobs) -> bool:
@@ -516,7 +525,7 @@ async def _running_refused(jobs: Jobs) -> bool:
             _content_type="application/merge-patch+json",
         )
     except client.ApiException as exc:
-        return "Running refused" in str(exc.body)
+        return "test policy: refuse-running" in str(exc.body)
     return False
 
 
@@ -535,7 +544,9 @@ async def test_cancel_during_dispatch_leaves_no_attempt_running(
         lambda: jobs.batch_jobs("refused"), within=30, what="the attempt's Job to be created"
     )
     await eventually(
-        lambda: _true("Running refused" in op.log()), within=30, what="the refused write"
+        lambda: _true("test policy: refuse-running" in op.log()),
+        within=30,
+        what="the refused write",
     )
     assert status(await jobs.get("refused") or {}).get("phase") != "Running"
 
@@ -751,3 +762,42 @@ async def test_jobs_flow_through_a_redis_cluster(run_operator: Run, jobs: Jobs) 
         assert set(liveness) == {200}
         assert len(await jobs.batch_jobs()) == len(names) + 2 + len(later)
         assert op.starts == 1
+
+
+# Events -----------------------------------------------------------------------------------
+
+
+async def test_a_failing_dispatch_loop_counts_on_one_event(
+    run_operator: Run, jobs: Jobs, api: ApiClient, namespace: str
+) -> None:
+    """Job creation refused (an admission policy): the retry every 10 s raises
+    the count of one DispatchFailed Event instead of posting one each time."""
+    policy = AdmissionPolicy(
+        api,
+        namespace,
+        name="refuse-jobs",
+        rule={
+            "apiGroups": ["batch"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["jobs"],
+        },
+        expression="false",
+    )
+    await policy.add()
+    try:
+        run_operator()
+        await jobs.create(bgjob("blocked", fake={"run-for": "100ms"}))
+
+        async def counted() -> list[Any] | None:
+            failed = [e for e in await jobs.events("blocked") if e.reason == "DispatchFailed"]
+            return failed if failed and max(e.count or 1 for e in failed) >= 4 else None
+
+        failed = await eventually(counted, within=90, what="a DispatchFailed count of 4")
+        print(f"{len(failed)} DispatchFailed Event(s), count {failed[0].count}")
+        assert len(failed) == 1
+        assert "test policy: refuse-jobs" in failed[0].message
+    finally:
+        await policy.remove()
+    obj = await jobs.wait("blocked", "Completed", within=60)
+    assert len(status(obj)["attempts"]) == 1

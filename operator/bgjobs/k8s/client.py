@@ -24,6 +24,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTClientObject
 
 from bgjobs import API_GROUP, API_VERSION
+from bgjobs.k8s.events import EventSeries
 from bgjobs.models.backgroundjob import PLURAL
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self._events: set[asyncio.Task[None]] = set()
         self._event_slots = asyncio.Semaphore(16)
+        self.event_series = EventSeries()
 
     @classmethod
     async def connect(
@@ -509,20 +511,64 @@ class Kube:
             raise _wrap(exc, f"get ConfigMap {namespace}/{name}") from exc
 
     def emit(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
-        """Record an Event in the background: a reconcile never waits for one."""
+        """Record an Event in the background: a reconcile never waits for one.
+
+        A repeat (same object, type and reason) counts on the Event already
+        posted; see :mod:`bgjobs.k8s.events`.
+        """
+        meta = obj.get("metadata", {})
+        key = (
+            meta.get("namespace") or "",
+            meta.get("uid") or meta.get("name") or "",
+            type_,
+            reason,
+        )
+        action, series = self.event_series.occurred(key)
+        if action == "skip":
+            return
 
         async def post() -> None:
             async with self._event_slots:
-                await self.post_event(obj, type_=type_, reason=reason, message=message)
+                if action == "update" and series.name is not None:
+                    ns = meta.get("namespace") or ""
+                    if await self._count_event(ns, series.name, series.count, message):
+                        return
+                series.name = await self.post_event(
+                    obj, type_=type_, reason=reason, message=message
+                )
+                if series.name is None:  # not recorded: the next occurrence tries again
+                    self.event_series.forget(key)
 
         task = asyncio.get_running_loop().create_task(post())
         self._events.add(task)
         task.add_done_callback(self._events.discard)
 
+    async def _count_event(self, namespace: str, name: str, count: int, message: str) -> bool:
+        """Raise an Event's count (and refresh its message); False if it is gone."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {"count": count, "lastTimestamp": now, "message": message[:1024]}
+        try:
+            resp = await self.core.patch_namespaced_event(
+                name,
+                namespace,
+                patch,
+                _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                _preload_content=False,
+            )
+            await _body(resp, f"count event {name}")
+        except NotFound:
+            return False
+        except (ApiException, KubeError) as exc:
+            if isinstance(exc, ApiException) and exc.status == 404:
+                return False
+            log.warning("could not count event %s: %s", name, exc)
+        return True
+
     async def post_event(
         self, obj: dict[str, Any], *, type_: str, reason: str, message: str
-    ) -> None:
-        """Record a core/v1 Event about ``obj``; failures are logged, never raised."""
+    ) -> str | None:
+        """Record a core/v1 Event about ``obj``; returns its name. Failures are
+        logged, never raised."""
         meta = obj.get("metadata", {})
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # A plain dict: building client models costs more CPU than the call itself.
@@ -555,6 +601,9 @@ class Kube:
                 event,  # type: ignore[arg-type]  # a dict is sent as is
                 _preload_content=False,
             )
-            await _body(resp, f"record event {reason}")
+            created = await _json(resp, f"record event {reason}")
         except (ApiException, KubeError) as exc:
             log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc)
+            return None
+        name: str | None = created.get("metadata", {}).get("name")
+        return name
