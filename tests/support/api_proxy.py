@@ -70,6 +70,7 @@ class ApiProxy:
         self.port = free_port()
         self.unavailable = False
         self.refused = 0  # requests answered 503
+        self.requests: list[str] = []  # method and path?query of each, in order
         self._streams: set[aiohttp.ClientResponse] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -115,6 +116,7 @@ class ApiProxy:
         return out
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(f"{request.method} {request.rel_url.path_qs}")
         if self.unavailable:
             self.refused += 1
             return web.json_response(UNAVAILABLE, status=503)

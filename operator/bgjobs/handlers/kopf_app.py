@@ -33,6 +33,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    # Only bgjobs' own Jobs travel from the API server (the filter on the
+    # handler below alone would still send every Job in the cluster).
+    settings.watching.label_selectors["batch", "jobs"] = ",".join(
+        f"{k}={v}" for k, v in MANAGED_BY.items()
+    )
     # Each API request kopf makes is tried again after these pauses (about a
     # minute in all) before its task gives up: enough for an API server restart.
     settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
