@@ -83,7 +83,7 @@ EXPECTED_RULES = {
     ("bgjobs.io", "jobschedules/finalizers"): {"update"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
     ("", "pods"): {"list"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "patch"},
 }
 CRD_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 
@@ -165,6 +165,8 @@ def test_registry_configmap_carries_the_handlers() -> None:
         [{"secretRef": {"name": "smtp"}}],
     )
     assert registry.handlers["cleanup"].service_account_name == "bgjobs-cleanup"
+    assert registry.handlers["cleanup"].ttl_after_finished == "24h"
+    assert registry.ttl_after_finished == "168h"
     empty = by_kind(render(CHART / "ci" / "external-redis-values.yaml"), "ConfigMap")[0]
     assert parse_registry(empty["data"]["registry.yaml"]).handlers == {}
 

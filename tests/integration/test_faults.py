@@ -786,6 +786,20 @@ async def test_a_failing_dispatch_loop_counts_on_one_event(
     )
     await policy.add()
     try:
+
+        async def enforced() -> bool:  # the API server loads a new policy in a moment
+            try:
+                await jobs.batch.create_namespaced_job(
+                    namespace,
+                    {"metadata": {"name": "probe"}, "spec": {"template": {"spec": {
+                        "restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}},
+                )  # fmt: skip
+            except client.ApiException as exc:
+                return "test policy: refuse-jobs" in str(exc.body)
+            await jobs.batch.delete_namespaced_job("probe", namespace)
+            return False
+
+        await eventually(enforced, within=30, what="the policy enforced")
         run_operator()
         await jobs.create(bgjob("blocked", fake={"run-for": "100ms"}))
 

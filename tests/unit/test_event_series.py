@@ -16,47 +16,63 @@ class Clock:
 def test_a_retry_loop_every_10s_writes_one_event_and_a_count_every_30s() -> None:
     clock = Clock()
     series = EventSeries(clock=clock)
-    actions = []
-    for _ in range(7):  # t = 0, 10, ..., 60
-        action, s = series.occurred(KEY)
+    seen = []
+    for i in range(7):  # t = 0, 10, ..., 60
+        action, s = series.occurred(KEY, f"try {i}")
         if action == "create":
             s.name = "job.17f3"
-        actions.append((action, s.count))
+        seen.append((action, s.count, s.message))
         clock.now += 10
-    assert actions == [
-        ("create", 1),
-        ("skip", 1),
-        ("skip", 1),
-        ("update", 4),
-        ("skip", 4),
-        ("skip", 4),
-        ("update", 7),
+    assert seen == [
+        ("create", 1, "try 0"),
+        ("later", 1, "try 1"),
+        ("later", 1, "try 2"),
+        ("update", 4, "try 3"),
+        ("later", 4, "try 4"),
+        ("later", 4, "try 5"),
+        ("update", 7, "try 6"),
     ]
+
+
+def test_the_last_repeats_are_written_once_their_time_comes() -> None:
+    clock = Clock()
+    series = EventSeries(clock=clock)
+    series.occurred(KEY, "first")[1].name = "job.17f3"
+    clock.now += 10
+    action, s = series.occurred(KEY, "second")  # then the loop stops
+    assert action == "later"
+    assert series.wait_for(s) == 20
+    clock.now += 20
+    assert series.take(s) is True
+    assert (s.count, s.message) == (2, "second")
+    assert series.take(s) is False  # nothing more to write
 
 
 def test_other_reasons_objects_and_a_quiet_spell_start_new_events() -> None:
     clock = Clock()
     series = EventSeries(clock=clock)
-    series.occurred(KEY)[1].name = "a"
-    assert series.occurred(("ns", "uid-1", "Warning", "JobNameTaken"))[0] == "create"
-    assert series.occurred(("ns", "uid-2", "Warning", "DispatchFailed"))[0] == "create"
+    series.occurred(KEY, "m")[1].name = "a"
+    assert series.occurred(("ns", "uid-1", "Warning", "JobNameTaken"), "m")[0] == "create"
+    assert series.occurred(("ns", "uid-2", "Warning", "DispatchFailed"), "m")[0] == "create"
     clock.now += 601  # past the 10-minute window
-    assert series.occurred(KEY)[0] == "create"
+    assert series.occurred(KEY, "m")[0] == "create"
 
 
 def test_until_the_first_event_exists_repeats_wait_and_a_lost_one_is_made_again() -> None:
     clock = Clock()
     series = EventSeries(clock=clock)
-    series.occurred(KEY)  # being posted: no name yet
+    series.occurred(KEY, "m")  # being posted: no name yet
     clock.now += 40
-    assert series.occurred(KEY)[0] == "skip"
+    action, s = series.occurred(KEY, "m")
+    assert action == "later"
+    assert series.take(s) is False  # nothing to update yet
     series.forget(KEY)  # the post failed
-    assert series.occurred(KEY)[0] == "create"
+    assert series.occurred(KEY, "m")[0] == "create"
 
 
 def test_only_so_many_series_are_remembered() -> None:
     series = EventSeries(size=2, clock=Clock())
     for uid in ("a", "b", "c"):
-        series.occurred(("ns", uid, "Normal", "Queued"))[1].name = uid
-    assert series.occurred(("ns", "a", "Normal", "Queued"))[0] == "create"  # forgotten
-    assert series.occurred(("ns", "c", "Normal", "Queued"))[0] == "skip"  # remembered
+        series.occurred(("ns", uid, "Normal", "Queued"), "m")[1].name = uid
+    assert series.occurred(("ns", "a", "Normal", "Queued"), "m")[0] == "create"  # forgotten
+    assert series.occurred(("ns", "c", "Normal", "Queued"), "m")[0] == "later"  # remembered

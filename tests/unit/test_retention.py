@@ -28,7 +28,8 @@ REGISTRY = Registry.model_validate(
         ("audit", None, None),  # its type keeps them
         ("audit", "10m", timedelta(minutes=10)),  # the job's own beats its type's
         ("email", "0s", None),  # the job keeps itself
-        ("removed", None, timedelta(hours=24)),  # a type no longer registered
+        ("removed", None, None),  # a type no longer registered: what it said is unknown
+        ("removed", "2h", timedelta(hours=2)),
     ],
 )
 def test_the_nearest_setting_wins_and_0s_keeps(
@@ -38,6 +39,14 @@ def test_the_nearest_setting_wins_and_0s_keeps(
     assert retention(spec, REGISTRY) == kept
 
 
+def test_a_schedules_child_is_kept_by_its_history_limits_unless_its_template_says() -> None:
+    spec = BackgroundJobSpec.model_validate({"type": "report"})
+    assert retention(spec, REGISTRY, from_schedule=True) is None
+    spec = BackgroundJobSpec.model_validate({"type": "report", "ttlAfterFinished": "3h"})
+    assert retention(spec, REGISTRY, from_schedule=True) == timedelta(hours=3)
+
+
 def test_the_default_keeps_finished_jobs_a_week() -> None:
     spec = BackgroundJobSpec.model_validate({"type": "email"})
-    assert retention(spec, Registry()) == timedelta(days=7)
+    registry = Registry.model_validate({"handlers": {"email": {"image": "e"}}})
+    assert retention(spec, registry) == timedelta(days=7)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTClientObject
 
 from bgjobs import API_GROUP, API_VERSION
-from bgjobs.k8s.events import EventSeries
+from bgjobs.k8s.events import EventSeries, Series, SeriesKey
 from bgjobs.models.backgroundjob import PLURAL
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Kube:
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
         self._events: set[asyncio.Task[None]] = set()
+        self._flushes: set[asyncio.Task[None]] = set()  # repeats written later
         self._event_slots = asyncio.Semaphore(16)
         self.event_series = EventSeries()
 
@@ -224,6 +226,8 @@ class Kube:
             delay = min(delay * 2, max_delay)
 
     async def close(self) -> None:
+        for task in self._flushes:
+            task.cancel()
         if self._events:
             await asyncio.wait(self._events, timeout=5)
         await self.api.close()
@@ -433,14 +437,9 @@ class Kube:
                 return False
             raise _wrap(exc, f"delete Job {namespace}/{name}") from exc
 
-    async def remove_finalizer(
-        self, namespace: str, job_name: str, finalizer: str, *, ttl_seconds: int | None = None
-    ) -> None:
-        """Take ``finalizer`` off a Job (others stay), and set its
-        ``ttlSecondsAfterFinished`` if given; a Job already gone is fine."""
-        patch: dict[str, Any] = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
-        if ttl_seconds is not None:
-            patch["spec"] = {"ttlSecondsAfterFinished": ttl_seconds}
+    async def remove_finalizer(self, namespace: str, job_name: str, finalizer: str) -> None:
+        """Take ``finalizer`` off a Job (others stay); a Job already gone is fine."""
+        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
         try:
             resp = await self.batch.patch_namespaced_job(
                 job_name,
@@ -510,12 +509,23 @@ class Kube:
                 return None
             raise _wrap(exc, f"get ConfigMap {namespace}/{name}") from exc
 
-    def emit(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
+    def emit(
+        self,
+        obj: dict[str, Any],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        repeats: bool = False,
+    ) -> None:
         """Record an Event in the background: a reconcile never waits for one.
 
-        A repeat (same object, type and reason) counts on the Event already
-        posted; see :mod:`bgjobs.k8s.events`.
+        ``repeats``: a reason that a loop may post again and again; its
+        repeats are counted on one Event (see :mod:`bgjobs.k8s.events`).
         """
+        if not repeats:
+            self._spawn(self.post_event(obj, type_=type_, reason=reason, message=message))
+            return
         meta = obj.get("metadata", {})
         key = (
             meta.get("namespace") or "",
@@ -523,25 +533,49 @@ class Kube:
             type_,
             reason,
         )
-        action, series = self.event_series.occurred(key)
-        if action == "skip":
-            return
+        action, series = self.event_series.occurred(key, message)
+        if action != "later":
+            self._spawn(self._write_series(key, obj, series, type_, reason))
+        elif series.name is not None and not series.flush_due:
+            series.flush_due = True
+            self._spawn(self._flush_later(key, obj, series, type_, reason), flush=True)
 
-        async def post() -> None:
+    def _spawn(self, work: Coroutine[Any, Any, Any], *, flush: bool = False) -> None:
+        async def run() -> None:
+            if flush:
+                await work  # mostly waiting: it takes no slot until it writes
+                return
             async with self._event_slots:
-                if action == "update" and series.name is not None:
-                    ns = meta.get("namespace") or ""
-                    if await self._count_event(ns, series.name, series.count, message):
-                        return
-                series.name = await self.post_event(
-                    obj, type_=type_, reason=reason, message=message
-                )
-                if series.name is None:  # not recorded: the next occurrence tries again
-                    self.event_series.forget(key)
+                await work
 
-        task = asyncio.get_running_loop().create_task(post())
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
+        task = asyncio.get_running_loop().create_task(run())
+        tasks = self._flushes if flush else self._events
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _flush_later(
+        self, key: SeriesKey, obj: dict[str, Any], series: Series, type_: str, reason: str
+    ) -> None:
+        await asyncio.sleep(self.event_series.wait_for(series))
+        series.flush_due = False
+        if self.event_series.take(series):
+            async with self._event_slots:
+                await self._write_series(key, obj, series, type_, reason)
+
+    async def _write_series(
+        self, key: SeriesKey, obj: dict[str, Any], series: Series, type_: str, reason: str
+    ) -> None:
+        namespace = obj.get("metadata", {}).get("namespace") or ""
+        if series.name is not None and await self._count_event(
+            namespace, series.name, series.count, series.message
+        ):
+            return
+        # The first occurrence, or the Event went (Events expire after an hour).
+        series.name = await self.post_event(
+            obj, type_=type_, reason=reason, message=series.message, count=series.count
+        )
+        if series.name is None:  # not recorded: the next occurrence tries again
+            self.event_series.forget(key)
 
     async def _count_event(self, namespace: str, name: str, count: int, message: str) -> bool:
         """Raise an Event's count (and refresh its message); False if it is gone."""
@@ -556,16 +590,14 @@ class Kube:
                 _preload_content=False,
             )
             await _body(resp, f"count event {name}")
-        except NotFound:
-            return False
         except (ApiException, KubeError) as exc:
-            if isinstance(exc, ApiException) and exc.status == 404:
+            if exc.status in (403, 404, 422):  # gone, or may not be patched: post it anew
                 return False
             log.warning("could not count event %s: %s", name, exc)
         return True
 
     async def post_event(
-        self, obj: dict[str, Any], *, type_: str, reason: str, message: str
+        self, obj: dict[str, Any], *, type_: str, reason: str, message: str, count: int = 1
     ) -> str | None:
         """Record a core/v1 Event about ``obj``; returns its name. Failures are
         logged, never raised."""
@@ -593,7 +625,7 @@ class Kube:
             "reportingInstance": COMPONENT,
             "firstTimestamp": now,
             "lastTimestamp": now,
-            "count": 1,
+            "count": count,
         }
         try:
             resp = await self.core.create_namespaced_event(

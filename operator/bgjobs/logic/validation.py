@@ -37,13 +37,22 @@ class Effective:
     timeout: timedelta
 
 
-def retention(spec: BackgroundJobSpec, registry: Registry) -> timedelta | None:
+def retention(
+    spec: BackgroundJobSpec, registry: Registry, *, from_schedule: bool = False
+) -> timedelta | None:
     """How long a finished job is kept (None: for ever): the job's
-    ``ttlAfterFinished``, else its type's, else the registry's; ``0s`` = keep."""
+    ``ttlAfterFinished``, else its type's, else the registry's; ``0s`` = keep.
+
+    Only the job's own setting counts for a job of a type no longer
+    registered (what its type said is unknown) and for a JobSchedule's child
+    (its schedule's history limits decide, as a CronJob's do).
+    """
+    chosen = spec.ttl_after_finished
     handler = registry.handlers.get(spec.type)
-    by_type = handler.ttl_after_finished if handler is not None else None
-    layers = (spec.ttl_after_finished, by_type)
-    chosen = next((t for t in layers if t is not None), registry.ttl_after_finished)
+    if chosen is None and handler is not None and not from_schedule:
+        chosen = handler.ttl_after_finished or registry.ttl_after_finished
+    if chosen is None:
+        return None
     kept = parse_duration(chosen)
     return kept if kept > timedelta(0) else None
 

@@ -9,7 +9,6 @@ deterministic names, and 409 AlreadyExists counts as success.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spe
 from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
 from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec, BackgroundJobStatus
 from bgjobs.models.common import Phase, Priority
+from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
 from bgjobs.runtime.registry_source import RegistrySource
@@ -62,6 +62,12 @@ def owned_by(obj: dict[str, Any], uid: str) -> bool:
 def _named_owner(refs: list[dict[str, Any]], name: str) -> bool:
     """Among ``refs``, a BackgroundJob named ``name`` (of any incarnation)."""
     return any(r.get("kind") == KIND and r.get("name") == name for r in refs)
+
+
+def _scheduled(body: dict[str, Any]) -> bool:
+    """Made by a JobSchedule (whose history limits decide how long it stays)."""
+    refs = body.get("metadata", {}).get("ownerReferences") or []
+    return any(r.get("kind") == SCHEDULE_KIND for r in refs)
 
 
 def utcnow() -> datetime:
@@ -227,6 +233,7 @@ class Reconciler:
                 reason="RetryIgnored",
                 message=f"bgjobs.io/retry={token} ignored: only a Failed job can be retried "
                 f"(this one is {job.status.phase or 'new'})",
+                repeats=True,
             )
         return await self._write(job, new, now)
 
@@ -240,7 +247,7 @@ class Reconciler:
                 await self._release(job.namespace, cached)
                 self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
         await self._labels(job, spec)
-        kept = retention(spec, self.registry.current)
+        kept = retention(spec, self.registry.current, from_schedule=_scheduled(job.body))
         if kept is None:
             await self.queue.cancel_expiry(job.member)
             return
@@ -310,8 +317,7 @@ class Reconciler:
         job = await self._write(job, new, now)
         await self._forget(job.member, spec.type)
         if batch_job is not None:
-            # Its outcome is recorded: the Job and its pod may go when the job would.
-            await self._release(job.namespace, batch_job, retention(spec, self.registry.current))
+            await self._release(job.namespace, batch_job)
         return job
 
     async def attempt_job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -319,11 +325,8 @@ class Reconciler:
         cached = self.attempt_jobs.get((namespace, name))
         return cached if cached is not None else await self.kube.get_job(namespace, name)
 
-    async def _release(
-        self, namespace: str, batch_job: dict[str, Any], keep: timedelta | None = None
-    ) -> None:
-        """Take the outcome finalizer off an attempt Job whose outcome is recorded,
-        and in the same write let it expire ``keep`` after it finished.
+    async def _release(self, namespace: str, batch_job: dict[str, Any]) -> None:
+        """Take the outcome finalizer off an attempt Job whose outcome is recorded.
 
         The body (the cached one, usually) is updated too, so that nothing
         releases the same Job twice before the watch brings the new version.
@@ -331,10 +334,7 @@ class Reconciler:
         meta = batch_job["metadata"]
         finalizers = meta.get("finalizers") or []
         if OUTCOME_FINALIZER in finalizers:
-            ttl = math.ceil(keep.total_seconds()) if keep is not None else None
-            await self.kube.remove_finalizer(
-                namespace, meta["name"], OUTCOME_FINALIZER, ttl_seconds=ttl
-            )
+            await self.kube.remove_finalizer(namespace, meta["name"], OUTCOME_FINALIZER)
             meta["finalizers"] = [f for f in finalizers if f != OUTCOME_FINALIZER]
 
     def deleted(self, body: dict[str, Any]) -> None:
@@ -443,6 +443,7 @@ class Reconciler:
             type_="Warning",
             reason=reason,
             message=f"{message}; trying again at {at.isoformat()}",
+            repeats=True,
         )
         self.wake_dispatcher()
 
@@ -584,7 +585,7 @@ class Reconciler:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         member = queue_member(ns, name)
         if status.phase is not None and status.phase.finished:
-            kept = retention(spec, registry)
+            kept = retention(spec, registry, from_schedule=_scheduled(body))
             if kept is not None and status.completed_at:
                 return QueueEntry(
                     member, spec.type, "", "expiring", expires=status.completed_at + kept

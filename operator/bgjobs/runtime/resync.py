@@ -196,7 +196,9 @@ class Resync:
         message = f"BackgroundJob {member} {MESSAGES[kind]}"
         log.warning("resync: %s", message)
         if body is not None:
-            self.kube.emit(body, type_="Warning", reason="QueueRepaired", message=message)
+            self.kube.emit(
+                body, type_="Warning", reason="QueueRepaired", message=message, repeats=True
+            )
             self.work.add((namespace, name))
         return True
 

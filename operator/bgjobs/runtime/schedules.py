@@ -188,6 +188,7 @@ class ScheduleReconciler:
                 reason="SkippedForbid",
                 message=f"skipped the run at {step.last_schedule_time}: "
                 f"{', '.join(active)} still running (concurrencyPolicy Forbid)",
+                repeats=True,
             )
 
         await self._prune(children, spec)
