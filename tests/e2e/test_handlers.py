@@ -98,9 +98,12 @@ async def test_cleanup_deletes_old_jobs_with_its_own_service_account(
     jobs = Jobs(api, SYSTEM)
     long_ago = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for name in ("ancient-1", "ancient-2"):
-        # Never due (runAt far ahead), then marked finished long ago.
+        # Never due (runAt far ahead), then marked finished long ago; kept by
+        # their own ttlAfterFinished (the default retention would delete them).
         later = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        await jobs.create(bgjob(name, "notifications", payload={"text": "x"}, runAt=later))
+        await jobs.create(
+            bgjob(name, "notifications", payload={"text": "x"}, runAt=later, ttlAfterFinished="0s")
+        )
         await jobs.custom.patch_namespaced_custom_object_status(
             "bgjobs.io", "v1alpha1", SYSTEM, "backgroundjobs", name,
             {"status": {"phase": "Completed", "completedAt": long_ago}},
