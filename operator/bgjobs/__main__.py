@@ -17,6 +17,10 @@ examples:
   # in the cluster (what the Helm chart runs)
   bgjobs run --registry-configmap bgjobs/bgjobs-registry --all-namespaces --log-format json
 
+  # Redis behind Sentinel, or a Redis Cluster (give any one node)
+  bgjobs run ... --redis-sentinel s-0:26379 --redis-sentinel s-1:26379
+  bgjobs run ... --redis-cluster --redis-url redis://node-0.redis:6379/0
+
 A flag's environment variable, where it has one, is named in its help.
 """
 

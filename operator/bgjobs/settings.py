@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from bgjobs.queue.keys import check_prefix
 
@@ -166,6 +167,12 @@ class Settings:
             raise SettingsError(
                 "--redis-sentinel (BGJOBS_REDIS_SENTINELS) and --redis-cluster "
                 "(BGJOBS_REDIS_CLUSTER): choose one; a Redis Cluster fails over by itself"
+            )
+        db = urlsplit(self.redis_url).path.strip("/")
+        if self.redis_cluster and db not in ("", "0"):
+            raise SettingsError(
+                f"--redis-url (BGJOBS_REDIS_URL) names database {db}: a Redis Cluster "
+                "has only database 0 (give each installation its own --redis-prefix)"
             )
         problem = check_prefix(self.redis_prefix)
         if problem:

@@ -95,6 +95,10 @@ def test_the_operator_needs_a_registry(capsys: pytest.CaptureFixture[str]) -> No
         ),
         (["--redis-prefix", ""], "--redis-prefix (BGJOBS_REDIS_PREFIX) '': must not be empty"),
         (
+            ["--redis-cluster", "--redis-url", "redis://node-0:6379/3"],
+            "--redis-url (BGJOBS_REDIS_URL) names database 3: a Redis Cluster has only database 0",
+        ),
+        (
             ["--redis-cluster", "--redis-sentinel", "s:26379"],
             "--redis-sentinel (BGJOBS_REDIS_SENTINELS) and --redis-cluster",
         ),

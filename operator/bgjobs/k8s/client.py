@@ -542,11 +542,14 @@ class Kube:
 
     def _spawn(self, work: Coroutine[Any, Any, Any], *, flush: bool = False) -> None:
         async def run() -> None:
-            if flush:
-                await work  # mostly waiting: it takes no slot until it writes
-                return
-            async with self._event_slots:
-                await work
+            try:
+                if flush:
+                    await work  # mostly waiting: it takes no slot until it writes
+                    return
+                async with self._event_slots:
+                    await work
+            finally:
+                work.close()  # cancelled before it began: no "never awaited" warning
 
         task = asyncio.get_running_loop().create_task(run())
         tasks = self._flushes if flush else self._events
