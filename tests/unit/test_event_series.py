@@ -1,5 +1,11 @@
 """Repeated Events: one Event per series, its count written at most every 30 s."""
 
+import asyncio
+from typing import Any
+
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from bgjobs.k8s import Kube
 from bgjobs.k8s.events import EventSeries
 
 KEY = ("ns", "uid-1", "Warning", "DispatchFailed")
@@ -66,7 +72,7 @@ def test_until_the_first_event_exists_repeats_wait_and_a_lost_one_is_made_again(
     action, s = series.occurred(KEY, "m")
     assert action == "later"
     assert series.take(s) is False  # nothing to update yet
-    series.forget(KEY)  # the post failed
+    series.forget(KEY, s)  # the post failed
     assert series.occurred(KEY, "m")[0] == "create"
 
 
@@ -76,3 +82,44 @@ def test_only_so_many_series_are_remembered() -> None:
         series.occurred(("ns", uid, "Normal", "Queued"), "m")[1].name = uid
     assert series.occurred(("ns", "a", "Normal", "Queued"), "m")[0] == "create"  # forgotten
     assert series.occurred(("ns", "c", "Normal", "Queued"), "m")[0] == "later"  # remembered
+
+
+class RecordingKube(Kube):
+    """Kube with the two Event writes replaced by slow in-memory ones."""
+
+    def __init__(self) -> None:
+        super().__init__(ApiClient())
+        self.event_series = EventSeries(update_every=0.2)
+        self.writes: list[tuple[str, int, str]] = []
+
+    async def post_event(
+        self, obj: dict[str, Any], *, type_: str, reason: str, message: str, count: int = 1
+    ) -> str | None:
+        await asyncio.sleep(0.05)
+        self.writes.append(("post", count, message))
+        return "ev-1"
+
+    async def _count_event(self, namespace: str, name: str, count: int, message: str) -> bool:
+        await asyncio.sleep(0.05)
+        self.writes.append(("count", count, message))
+        return True
+
+
+async def test_repeats_while_the_event_is_being_made_are_written_after_it() -> None:
+    kube = RecordingKube()
+    job = {"metadata": {"namespace": "ns", "name": "j", "uid": "u"}}
+    for i in range(3):  # all before the first post has returned
+        kube.emit(job, type_="Warning", reason="DispatchFailed", message=f"try {i}", repeats=True)
+
+    async def settled() -> bool:
+        return len(kube.writes) >= 2
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await settled():
+        assert asyncio.get_running_loop().time() < deadline, kube.writes
+        await asyncio.sleep(0.02)
+    # The Event is made with the message current when it is written, then counted.
+    assert kube.writes == [("post", 1, "try 2"), ("count", 3, "try 2")]
+    kube.emit(job, type_="Normal", reason="Dispatched", message="a transition")
+    await kube.close()
+    assert kube.writes[-1] == ("post", 1, "a transition")  # never grouped

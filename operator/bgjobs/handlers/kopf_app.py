@@ -14,7 +14,7 @@ from typing import Any, cast
 import kopf
 
 from bgjobs import API_GROUP, API_VERSION, webhook
-from bgjobs.manifests.attempt_job import MANAGED_BY
+from bgjobs.manifests.attempt_job import MANAGED_BY, OUTCOME_FINALIZER
 from bgjobs.models.backgroundjob import KIND, PLURAL
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
@@ -35,7 +35,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 300
     # Only bgjobs' own Jobs travel from the API server (the filter on the
     # handler below alone would still send every Job in the cluster).
-    settings.watching.label_selectors["batch", "jobs"] = ",".join(
+    settings.watching.label_selectors["batch", "v1", "jobs"] = ",".join(
         f"{k}={v}" for k, v in MANAGED_BY.items()
     )
     # Each API request kopf makes is tried again after these pauses (about a
@@ -109,10 +109,12 @@ async def on_attempt_job(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     cache = memo.runtime.reconciler.attempt_jobs
-    if event["type"] == "DELETED":
-        cache.pop(key, None)
-    else:
+    if event["type"] != "DELETED":
         cache[key] = obj
+    elif OUTCOME_FINALIZER not in (obj["metadata"].get("finalizers") or []):
+        cache.pop(key, None)
+    # else: not deleted (a finalizer holds it) but relabelled out of the watch's
+    # selector: still ours to release, so it stays cached.
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_GROUP):
             memo.runtime.work.add((obj["metadata"]["namespace"], ref["name"]))

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -524,7 +524,7 @@ class Kube:
         repeats are counted on one Event (see :mod:`bgjobs.k8s.events`).
         """
         if not repeats:
-            self._spawn(self.post_event(obj, type_=type_, reason=reason, message=message))
+            self._spawn(lambda: self.post_event(obj, type_=type_, reason=reason, message=message))
             return
         meta = obj.get("metadata", {})
         key = (
@@ -535,50 +535,57 @@ class Kube:
         )
         action, series = self.event_series.occurred(key, message)
         if action != "later":
-            self._spawn(self._write_series(key, obj, series, type_, reason))
-        elif series.name is not None and not series.flush_due:
-            series.flush_due = True
-            self._spawn(self._flush_later(key, obj, series, type_, reason), flush=True)
+            self._spawn(lambda: self._write_series(key, obj, series, type_, reason))
+        elif series.name is not None:
+            self._flush_soon(key, obj, series, type_, reason)
 
-    def _spawn(self, work: Coroutine[Any, Any, Any], *, flush: bool = False) -> None:
+    def _spawn(self, work: Callable[[], Awaitable[Any]], *, flush: bool = False) -> None:
         async def run() -> None:
-            try:
-                if flush:
-                    await work  # mostly waiting: it takes no slot until it writes
-                    return
-                async with self._event_slots:
-                    await work
-            finally:
-                work.close()  # cancelled before it began: no "never awaited" warning
+            if flush:
+                await work()  # mostly waiting: it takes no slot until it writes
+                return
+            async with self._event_slots:
+                await work()
 
         task = asyncio.get_running_loop().create_task(run())
         tasks = self._flushes if flush else self._events
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    async def _flush_later(
+    def _flush_soon(
         self, key: SeriesKey, obj: dict[str, Any], series: Series, type_: str, reason: str
     ) -> None:
-        await asyncio.sleep(self.event_series.wait_for(series))
-        series.flush_due = False
-        if self.event_series.take(series):
-            async with self._event_slots:
-                await self._write_series(key, obj, series, type_, reason)
+        """Write the pending repeats once the series may be written again."""
+        if series.flush_due:
+            return
+        series.flush_due = True
+
+        async def flush() -> None:
+            await asyncio.sleep(self.event_series.wait_for(series))
+            series.flush_due = False
+            if self.event_series.take(series):
+                async with self._event_slots:
+                    await self._write_series(key, obj, series, type_, reason)
+
+        self._spawn(flush, flush=True)
 
     async def _write_series(
         self, key: SeriesKey, obj: dict[str, Any], series: Series, type_: str, reason: str
     ) -> None:
         namespace = obj.get("metadata", {}).get("namespace") or ""
-        if series.name is not None and await self._count_event(
-            namespace, series.name, series.count, series.message
-        ):
-            return
-        # The first occurrence, or the Event went (Events expire after an hour).
-        series.name = await self.post_event(
-            obj, type_=type_, reason=reason, message=series.message, count=series.count
-        )
+        async with series.writing:
+            if series.name is not None and await self._count_event(
+                namespace, series.name, series.count, series.message
+            ):
+                return
+            # The first occurrence, or the Event went (Events expire after an hour).
+            series.name = await self.post_event(
+                obj, type_=type_, reason=reason, message=series.message, count=series.count
+            )
         if series.name is None:  # not recorded: the next occurrence tries again
-            self.event_series.forget(key)
+            self.event_series.forget(key, series)
+        elif series.pending:  # repeats came while it was being made
+            self._flush_soon(key, obj, series, type_, reason)
 
     async def _count_event(self, namespace: str, name: str, count: int, message: str) -> bool:
         """Raise an Event's count (and refresh its message); False if it is gone."""

@@ -13,10 +13,11 @@ never grouped: each is an Event of its own.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 SeriesKey = tuple[str, str, str, str]  # namespace, object uid, type, reason
@@ -30,6 +31,8 @@ class Series:
     pending: int = 0  # occurrences since the last write
     written_at: float = 0.0  # monotonic
     flush_due: bool = False  # a write of the pending ones is scheduled
+    #: One write at a time, so that an older count never lands last.
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 Action = Literal["create", "update", "later"]
@@ -76,9 +79,11 @@ class EventSeries:
         self._write(series, self.clock())
         return True
 
-    def forget(self, key: SeriesKey) -> None:
-        """The Event could not be made: the next occurrence creates one."""
-        self._series.pop(key, None)
+    def forget(self, key: SeriesKey, series: Series) -> None:
+        """The Event of ``series`` could not be made: the next occurrence
+        creates one (unless a newer series has taken the key meanwhile)."""
+        if self._series.get(key) is series:
+            del self._series[key]
 
     @staticmethod
     def _write(series: Series, now: float) -> None:
