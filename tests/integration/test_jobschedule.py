@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from tests.support.bgjobs import Jobs, Schedules, bgjob, jobschedule, status, wait_events
 from tests.support.operator import OperatorProcess
-from tests.support.poll import eventually
+from tests.support.poll import eventually, time_passes
 
 Run = Callable[..., OperatorProcess]
 
@@ -37,15 +37,6 @@ async def count_at_least(jobs: Jobs, schedule: str, n: int, within: float = 40) 
         return got if len(got) >= n else None
 
     return await eventually(probe, within=within, interval=0.2, what=f"{n} jobs of {schedule}")
-
-
-async def time_passes(until: datetime) -> None:
-    """Wait for wall-clock time (to show that nothing happens meanwhile)."""
-
-    async def probe() -> bool:
-        return datetime.now(UTC) >= until
-
-    await eventually(probe, within=(until - datetime.now(UTC)).total_seconds() + 5, interval=0.2)
 
 
 def slot_of(obj: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,3 +37,12 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise Timeout(f"timed out after {within:.0f}s waiting for {what}; last seen: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def time_passes(until: datetime) -> None:
+    """Wait for wall-clock time (to show that nothing happens meanwhile)."""
+
+    async def probe() -> bool:
+        return datetime.now(UTC) >= until
+
+    await eventually(probe, within=(until - datetime.now(UTC)).total_seconds() + 5, interval=0.2)

@@ -497,9 +497,9 @@ async def _redis_stats(
     if not url:
         return None, None
     from redis.asyncio import Redis, RedisCluster
-    from redis.exceptions import RedisClusterException, RedisError
 
     from bgjobs.queue import RedisQueue
+    from bgjobs.queue.redis_queue import REDIS_ERRORS
 
     connect = RedisCluster.from_url if cluster else Redis.from_url
     redis = connect(
@@ -508,7 +508,7 @@ async def _redis_stats(
     try:
         queue = RedisQueue(redis, prefix=prefix)
         return await queue.stats(), await queue.read_config()
-    except (RedisError, RedisClusterException) as exc:
+    except REDIS_ERRORS as exc:
         print(
             f"warning: Redis at {url} unreachable ({exc}); showing the objects only",
             file=sys.stderr,

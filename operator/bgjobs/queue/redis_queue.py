@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisClusterException, RedisError
 
 from bgjobs.queue.keys import Keys
 
@@ -57,6 +58,10 @@ def _text(raw: Any) -> str:
 AnyRedis = Redis | RedisCluster
 """A single Redis (standalone or Sentinel's master) or a Redis Cluster."""
 
+#: What a call to Redis may raise when Redis cannot answer: a cluster client
+#: with no node answering raises RedisClusterException, not a RedisError.
+REDIS_ERRORS = (RedisError, RedisClusterException)
+
 RETYPE = "retype:"
 
 
@@ -91,25 +96,13 @@ class RedisQueue:
         k = self.keys
         due_ms = _ms(due) if due else 0
         fixed = [k.running, k.type_of, k.priority_of, k.score_of, k.delayed, k.types]
-        other = job_type
-        for _ in range(3):  # the type Redis knows it by changes under us at most rarely
-            result = _text(
-                await self._run(
-                    "enqueue",
-                    [*fixed, k.ready(job_type), k.ready(other)],
-                    member,
-                    job_type,
-                    priority,
-                    repr(score),
-                    due_ms,
-                    _ms(now),
-                    other,
-                )
-            )
-            if not result.startswith(RETYPE):
-                return result
-            other = result.removeprefix(RETYPE)
-        raise RuntimeError(f"{member}: its type in Redis keeps changing")
+        args = [member, job_type, priority, repr(score), due_ms, _ms(now)]
+
+        def run(other: str) -> Awaitable[Any]:
+            keys = [*fixed, k.ready(job_type), k.ready(other)]
+            return self._run("enqueue", keys, *args, other)
+
+        return _text(await self._knowing_its_type(member, job_type, run))
 
     async def promote(self, now: datetime, limit: int = 1000) -> int:
         """Move due delayed members to their ready queues."""
@@ -153,15 +146,28 @@ class RedisQueue:
     async def forget(self, member: str, job_type: str) -> bool:
         """Drop ``member`` everywhere; True if it held a running slot."""
         k = self.keys
+        fixed = [k.running, k.type_of, k.priority_of, k.score_of, k.dispatched_at, k.delayed]
+
+        def run(other: str) -> Awaitable[Any]:
+            keys = [*fixed, k.ready(job_type), k.running_of(job_type)]
+            keys += [k.ready(other), k.running_of(other)]
+            return self._run("forget", keys, member, job_type, other)
+
+        return bool(await self._knowing_its_type(member, job_type, run))
+
+    @staticmethod
+    async def _knowing_its_type(
+        member: str, job_type: str, run: Callable[[str], Awaitable[Any]]
+    ) -> Any:
+        """Run a script that also needs the keys of the type Redis knows
+        ``member`` by: ``run(other)`` first assumes ``job_type``; an answer
+        ``retype:<t>`` (nothing changed) names the type to give instead."""
         other = job_type
-        for _ in range(3):
-            keys = [k.running, k.type_of, k.priority_of, k.score_of, k.dispatched_at, k.delayed]
-            keys += [k.ready(job_type), k.running_of(job_type), k.ready(other), k.running_of(other)]
-            result = await self._run("forget", keys, member, job_type, other)
-            if not isinstance(result, int):
-                other = _text(result).removeprefix(RETYPE)
-                continue
-            return bool(result)
+        for _ in range(3):  # the type changes under us rarely, if ever
+            result = await run(other)
+            if not isinstance(result, (bytes, str)) or not _text(result).startswith(RETYPE):
+                return result
+            other = _text(result).removeprefix(RETYPE)
         raise RuntimeError(f"{member}: its type in Redis keeps changing")
 
     async def is_running(self, member: str) -> bool:

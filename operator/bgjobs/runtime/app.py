@@ -24,13 +24,13 @@ from aiohttp import web
 from prometheus_client import start_http_server
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisError
 
 from bgjobs import metrics
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing, wall_clock
 from bgjobs.queue import RedisQueue
-from bgjobs.queue.redis_queue import AnyRedis
+from bgjobs.queue.redis_queue import REDIS_ERRORS, AnyRedis
 from bgjobs.runtime.dispatcher import Dispatcher
 from bgjobs.runtime.health import Health, serve, supervise
 from bgjobs.runtime.reconciler import Reconciler, utcnow
@@ -270,7 +270,7 @@ class Runtime:
             try:
                 await self.queue.ping()
                 up = True
-            except (RedisError, RedisClusterException) as exc:  # the latter: no node reachable
+            except REDIS_ERRORS as exc:
                 log.debug("Redis ping: %s", exc)
                 up = False
             self.health.set("redis", up)

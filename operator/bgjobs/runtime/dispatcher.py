@@ -16,11 +16,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from redis.exceptions import RedisClusterException, RedisError
-
 from bgjobs import metrics
 from bgjobs.logic.naming import split_member
 from bgjobs.queue import RedisQueue
+from bgjobs.queue.redis_queue import REDIS_ERRORS
 from bgjobs.runtime.registry_source import RegistrySource
 from bgjobs.runtime.workqueue import WorkQueue
 
@@ -73,7 +72,7 @@ class Dispatcher:
                 continue
             try:
                 more, wake_ms = await self.step()
-            except (RedisError, RedisClusterException) as exc:  # the latter: no node answers
+            except REDIS_ERRORS as exc:
                 metrics.REDIS_UP.set(0)
                 log.warning("Redis unreachable (%s); trying again in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
