@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare Redis with the objects and repair drift this often; "
         "BGJOBS_RESYNC_PERIOD (%(default)s)",
     )
+    run.add_argument(
+        "--transition-events",
+        action=argparse.BooleanOptionalAction,
+        default=env.transition_events,
+        help="a Normal Event on every job transition, one API write each (Warnings are "
+        "always recorded; status.conditions keep every transition); "
+        "BGJOBS_TRANSITION_EVENTS (%(default)s)",
+    )
     lead = run.add_argument_group("leader election (several replicas)")
     lead.add_argument(
         "--leader-elect",
@@ -216,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         api_timeout=args.api_timeout,
         redis_timeout=args.redis_timeout,
         resync_period=args.resync_period,
+        transition_events=args.transition_events,
         health_port=args.health_port,
         unhealthy_after=args.unhealthy_after,
         webhook_port=args.webhook_port,

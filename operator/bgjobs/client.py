@@ -30,6 +30,7 @@ from bgjobs.k8s import Kube, KubeError
 from bgjobs.k8s import NotFound as _KubeNotFound
 from bgjobs.logic.durations import format_duration
 from bgjobs.models.backgroundjob import KIND, PLURAL
+from bgjobs.models.common import Phase, Priority
 
 T = TypeVar("T")
 FINISHED = ("Completed", "Failed", "Cancelled")
@@ -119,8 +120,14 @@ class Job:
 
     @property
     def priority(self) -> str:
-        labels = self.raw["metadata"].get("labels") or {}
-        value = labels.get(f"{API_GROUP}/priority") or self.spec.get("priority") or ""
+        """The effective priority once the operator judged it, else the requested one."""
+        labels = self.raw["metadata"].get("labels") or {}  # written by bgjobs 0.1
+        value = (
+            self.status.get("priority")
+            or self.spec.get("priority")
+            or labels.get(f"{API_GROUP}/priority")
+            or ""
+        )
         return str(value).capitalize()
 
     @property
@@ -336,24 +343,23 @@ class AsyncClient:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> JobList:
-        """BackgroundJobs matching the filters (label selectors on the operator's labels)."""
+        """BackgroundJobs matching the filters, chosen by the API server.
+
+        ``type``, ``phase`` and ``priority`` (any case) are field selectors on
+        the CRD's ``selectableFields``; ``labels`` a label selector.
+        """
         selector = []
         if isinstance(labels, str):
             selector.append(labels)
         elif labels:
             selector += [f"{k}={v}" for k, v in labels.items()]
-        if type:
-            selector.append(f"{API_GROUP}/type={type}")
-        if phase:
-            selector.append(f"{API_GROUP}/phase={phase.lower()}")
-        if priority:
-            selector.append(f"{API_GROUP}/priority={priority.lower()}")
         kube = await self._k()
         try:
             page = await kube.list_custom_page(
                 PLURAL,
                 None if all_namespaces else self._ns(namespace),
                 label_selector=",".join(selector) or None,
+                field_selector=field_selector(type=type, phase=phase, priority=priority),
                 limit=limit,
                 continue_token=continue_token,
             )
@@ -369,6 +375,36 @@ class AsyncClient:
         except KubeError as exc:
             raise _translate(exc) from exc
         return Job(out)
+
+
+def _enum(kind: type[Phase] | type[Priority], value: str, what: str) -> str:
+    for member in kind:
+        if member.value.lower() == value.lower():
+            return member.value
+    choices = ", ".join(m.value for m in kind)
+    raise ValueError(f"{what}: expected one of {choices}, got {value!r}")
+
+
+def field_selector(
+    *, type: str | None = None, phase: str | None = None, priority: str | None = None
+) -> str | None:
+    """A field selector for BackgroundJobs (values in any case); None if no filter.
+
+    Pending also matches a job no operator has judged yet (no phase at all),
+    so it is written as "none of the other phases".
+    """
+    terms = []
+    if type:
+        terms.append(f"spec.type={type}")
+    if phase:
+        wanted = _enum(Phase, phase, "phase")
+        if wanted == Phase.PENDING:
+            terms += [f"status.phase!={p.value}" for p in Phase if p != Phase.PENDING]
+        else:
+            terms.append(f"status.phase={wanted}")
+    if priority:
+        terms.append(f"status.priority={_enum(Priority, priority, 'priority')}")
+    return ",".join(terms) or None
 
 
 def _token() -> str:

@@ -44,6 +44,12 @@ LEADING = Gauge(
     "bgjobs_leading",
     "1 while this replica dispatches and schedules (it holds the Lease, or runs alone)",
 )
+CACHED = Gauge(
+    "bgjobs_cached_objects",
+    "Objects held in memory between reconciles, by cache and form: whole (live "
+    "objects, without managedFields) or summary (a finished job, a few fields)",
+    ["cache", "form"],
+)
 REPAIRS = Counter(
     "bgjobs_redis_repairs",
     "Differences between Redis and the BackgroundJobs found by a resync and repaired",

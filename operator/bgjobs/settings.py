@@ -104,6 +104,9 @@ class Settings:
     redis_timeout: float = 10.0
     #: How often the leader compares Redis with the objects and repairs drift.
     resync_period: float = 60.0
+    #: A Normal Event on every BackgroundJob transition (Queued, Dispatched,
+    #: Completed...), each an API write; Warning ones are always recorded.
+    transition_events: bool = False
     #: /healthz (liveness) and /readyz (readiness) port; 0 = off.
     health_port: int = 8081
     #: A supervised loop failing without a healthy pass for this long fails liveness.
@@ -141,6 +144,7 @@ class Settings:
             api_timeout=_env_seconds("BGJOBS_API_TIMEOUT", cls.api_timeout),
             redis_timeout=_env_seconds("BGJOBS_REDIS_TIMEOUT", cls.redis_timeout),
             resync_period=_env_seconds("BGJOBS_RESYNC_PERIOD", cls.resync_period),
+            transition_events=_env_bool("BGJOBS_TRANSITION_EVENTS", cls.transition_events),
             health_port=_env_int("BGJOBS_HEALTH_PORT", cls.health_port),
             unhealthy_after=_env_seconds("BGJOBS_UNHEALTHY_AFTER", cls.unhealthy_after),
             webhook_port=_env_int("BGJOBS_WEBHOOK_PORT", 0),

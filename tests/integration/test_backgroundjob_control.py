@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.bgjobs import Jobs, bgjob, registry, status, wait_events
+from tests.support.bgjobs import Jobs, bgjob, registry, status
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually, time_passes
 
@@ -27,15 +27,15 @@ async def test_delay_and_run_at_are_honoured(run_operator: Run, jobs: Jobs) -> N
     delayed = await jobs.create(bgjob("delayed", delay="3s"))
     await jobs.create(bgjob("at", runAt=run_at.isoformat().replace("+00:00", "Z")))
 
-    waiting = await eventually(lambda: jobs.get("at"), within=10, what="the job to exist")
-    assert waiting is not None
+    await eventually(
+        lambda: _reason(jobs, "at", "WaitingForRunAt"), within=10, what="WaitingForRunAt"
+    )
     d = await jobs.wait("delayed", "Completed")
     a = await jobs.wait("at", "Completed")
 
     created = ts(delayed["metadata"]["creationTimestamp"])
     assert ts(status(d)["startedAt"]) >= created + timedelta(seconds=3)
     assert ts(status(a)["startedAt"]) >= run_at
-    await wait_events(jobs, "at", lambda es: any(e.reason == "WaitingForRunAt" for e in es))
 
 
 async def test_cancel_while_queued(run_operator: Run, jobs: Jobs) -> None:

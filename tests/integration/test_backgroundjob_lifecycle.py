@@ -30,7 +30,7 @@ def ts(value: str) -> datetime:
 
 
 async def test_happy_path(run_operator: Run, jobs: Jobs) -> None:
-    op = run_operator()
+    op = run_operator(extra_args=["--transition-events"])
     result = {"status": "sent", "messageId": "m-42"}
     await jobs.create(bgjob("welcome", fake={"message": result}, payload={"to": "a@b.c"}))
 
@@ -43,7 +43,7 @@ async def test_happy_path(run_operator: Run, jobs: Jobs) -> None:
     assert [a["attempt"] for a in st["attempts"]] == [1]
     assert st["attempts"][0]["exitCode"] == 0
     assert st["jobName"] == "welcome-a1"
-    assert obj["metadata"]["labels"]["bgjobs.io/phase"] == "completed"
+    assert st["priority"] == "Normal"
     assert [j.metadata.name for j in await jobs.batch_jobs("welcome")] == ["welcome-a1"]
     await wait_events(
         jobs, "welcome", lambda es: {"Queued", "Dispatched", "Completed"} <= {e.reason for e in es}

@@ -71,6 +71,7 @@ class ApiProxy:
         self.unavailable = False
         self.refused = 0  # requests answered 503
         self.requests: list[str] = []  # method and path?query of each, in order
+        self.answers: list[tuple[str, int]] = []  # each forwarded request and its status
         self._streams: set[aiohttp.ClientResponse] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -131,6 +132,7 @@ class ApiProxy:
             headers=headers,
             data=body or None,
         ) as upstream:
+            self.answers.append((f"{request.method} {request.rel_url.path_qs}", upstream.status))
             response = web.StreamResponse(status=upstream.status)
             for key, value in upstream.headers.items():
                 if key.lower() not in HOP_BY_HOP:

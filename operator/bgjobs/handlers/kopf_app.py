@@ -9,15 +9,19 @@ the Job controller records it.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from typing import Any, cast
 
 import kopf
 
 from bgjobs import API_GROUP, API_VERSION, webhook
+from bgjobs.logic.outcome import ended
 from bgjobs.manifests.attempt_job import MANAGED_BY, OUTCOME_FINALIZER
 from bgjobs.models.backgroundjob import KIND, PLURAL
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
+from bgjobs.runtime import slim
 from bgjobs.runtime.app import Runtime
 from bgjobs.runtime.workqueue import GONE
 from bgjobs.settings import Settings, SettingsError
@@ -28,9 +32,27 @@ log = logging.getLogger(__name__)
 CONFIG: Settings | None = None
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps a deep copy of every object seen (its "essence") to diff the
+    next version against, for change handlers. bgjobs has event handlers only:
+    nothing reads the diff, so nothing is copied."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     # Only bgjobs' own Jobs travel from the API server (the filter on the
@@ -87,11 +109,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(API_GROUP, API_VERSION, PLURAL)
 async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    seen_at = time.time()  # the FIFO order within a priority: one stamp for both steps
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if event["type"] == "DELETED":
         memo.runtime.reconciler.deleted(obj)
-    memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj)
+    elif event["type"] == "ADDED" and not memo.runtime.work.busy(key):
+        await memo.runtime.admit(obj, seen_at)
+    memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj, seen_at=seen_at)
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
             memo.runtime.schedules.add((key[0], ref["name"]))
@@ -109,12 +134,16 @@ async def on_attempt_job(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     cache = memo.runtime.reconciler.attempt_jobs
-    if event["type"] != "DELETED":
-        cache[key] = obj
-    elif OUTCOME_FINALIZER not in (obj["metadata"].get("finalizers") or []):
+    if OUTCOME_FINALIZER in (obj["metadata"].get("finalizers") or []):
+        # Its outcome is still to be recorded (a DELETED event with the
+        # finalizer held: relabelled out of the watch's selector, still ours
+        # to release). Once released, a Job is read only if ever needed again.
+        cache[key] = slim.attempt_job(obj)
+    else:
         cache.pop(key, None)
-    # else: not deleted (a finalizer holds it) but relabelled out of the watch's
-    # selector: still ours to release, so it stays cached.
+    # An attempt that ended frees a dispatch slot: served before new objects.
+    frees_a_slot = ended(obj) or event["type"] == "DELETED"
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_GROUP):
-            memo.runtime.work.add((obj["metadata"]["namespace"], ref["name"]))
+            owner = (obj["metadata"]["namespace"], ref["name"])
+            memo.runtime.work.add(owner, urgent=frees_a_slot)

@@ -50,6 +50,11 @@ def _terminal_condition(job: dict[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
+def ended(job: dict[str, Any]) -> bool:
+    """The Job has run its course (or is being deleted): its dispatch slot can go."""
+    return _terminal_condition(job) is not None or bool(job["metadata"].get("deletionTimestamp"))
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 

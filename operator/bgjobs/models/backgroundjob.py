@@ -19,6 +19,9 @@ KIND = "BackgroundJob"
 PLURAL = "backgroundjobs"
 SINGULAR = "backgroundjob"
 SHORT_NAMES = ["bgjob", "bgj"]
+#: Paths ``kubectl get bgj --field-selector`` filters on (CRD ``selectableFields``),
+#: e.g. ``status.phase=Failed,spec.type=email``: no label has to follow the phase.
+SELECTABLE_FIELDS = ["spec.type", "status.phase", "status.priority", "status.reason"]
 
 
 class RetryPolicy(CamelModel):
@@ -114,6 +117,10 @@ class BackgroundJobStatus(CamelModel):
     phase: Phase | None = Field(default=None, description="Where the job is in its lifecycle.")
     reason: str | None = None
     message: str | None = Field(default=None, description="One human sentence.")
+    priority: Priority | None = Field(
+        default=None,
+        description="Effective priority (spec, else the handler's, else Normal), once judged.",
+    )
     retry_count: int = Field(default=0, ge=0, description="Retries started so far.")
     queued_at: datetime | None = Field(default=None, description="First queued (FIFO order).")
     started_at: datetime | None = Field(default=None, description="First attempt started.")

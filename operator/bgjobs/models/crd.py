@@ -76,17 +76,15 @@ def backgroundjob_crd() -> dict[str, Any]:
     }
     columns: list[dict[str, Any]] = [
         {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-        {
-            "name": "Priority",
-            "type": "string",
-            "jsonPath": ".metadata.labels.bgjobs\\.io/priority",
-        },
+        {"name": "Priority", "type": "string", "jsonPath": ".status.priority"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Retries", "type": "integer", "jsonPath": ".status.retryCount"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     ]
-    return _crd(bj.KIND, bj.PLURAL, bj.SINGULAR, bj.SHORT_NAMES, columns, schema)
+    return _crd(
+        bj.KIND, bj.PLURAL, bj.SINGULAR, bj.SHORT_NAMES, columns, schema, bj.SELECTABLE_FIELDS
+    )
 
 
 def jobschedule_crd() -> dict[str, Any]:
@@ -124,7 +122,18 @@ def _crd(
     short_names: list[str],
     columns: list[dict[str, Any]],
     schema: dict[str, Any],
+    selectable: list[str] | None = None,
 ) -> dict[str, Any]:
+    version: dict[str, Any] = {
+        "name": API_VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": columns,
+    }
+    if selectable:
+        version["selectableFields"] = [{"jsonPath": f".{path}"} for path in selectable]
+    version["schema"] = {"openAPIV3Schema": schema}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -142,16 +151,7 @@ def _crd(
                 "shortNames": short_names,
                 "categories": ["bgjobs"],
             },
-            "versions": [
-                {
-                    "name": API_VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }
 

@@ -30,7 +30,7 @@ from bgjobs import metrics
 from bgjobs.k8s import Kube
 from bgjobs.k8s.lease import LeaderElector, Timing, wall_clock
 from bgjobs.queue import RedisQueue
-from bgjobs.queue.redis_queue import REDIS_ERRORS, AnyRedis
+from bgjobs.queue.redis_queue import REDIS_ERRORS, AnyRedis, QueueEntry
 from bgjobs.runtime.dispatcher import Dispatcher
 from bgjobs.runtime.health import Health, serve, supervise
 from bgjobs.runtime.reconciler import Reconciler, utcnow
@@ -42,6 +42,7 @@ from bgjobs.runtime.registry_source import (
 from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.schedules import ScheduleReconciler, Timers
+from bgjobs.runtime.slim import SLIM, keep_bgjob
 from bgjobs.runtime.workqueue import Key, WorkQueue
 from bgjobs.settings import Settings
 
@@ -132,31 +133,37 @@ class Runtime:
         health.set("registry", False)
         health.set("redis", False)
         lock = RWLock()
-        reconciler = Reconciler(kube, queue, registry, clock=utcnow)
+        reconciler = Reconciler(
+            kube, queue, registry, clock=utcnow, transition_events=settings.transition_events
+        )
 
         async def handle(key: Key, body: object, seen_at: float) -> None:
             async with lock.reading():
                 await reconciler(key, body, seen_at)
 
-        work = WorkQueue(handle, workers=settings.workers)
+        work = WorkQueue(handle, workers=settings.workers, keep=keep_bgjob)
         reconciler.work = work
 
         async def rebuild(epoch: str) -> int:
-            # The list is read while reconciles go on; only the Redis writes
-            # hold them back.
+            # The list is read while reconciles go on, a page at a time, each
+            # kept only as the entries it gives; only the Redis writes hold
+            # reconciles back.
             reconciler.record_touched()
+            count = 0
+            entries: list[QueueEntry] = []
             try:
-                objects = await kube.list_bgjobs(settings.namespaces or None)
-                async with lock.writing():
+                async for page in kube.bgjob_pages(settings.namespaces or None):
+                    count += len(page)
                     now = utcnow()
-                    entries = (e for e in (reconciler.entry_for(o, now) for o in objects) if e)
-                    await queue.rebuild(entries, now=now, epoch=epoch)
+                    entries += [e for e in (reconciler.entry_for(o, now) for o in page) if e]
+                async with lock.writing():
+                    await queue.rebuild(entries, now=utcnow(), epoch=epoch)
             finally:
                 # Reconciled after the list was read: the rebuild wrote an
                 # older picture of them; their reconciles write the newer one.
                 for key in reconciler.touched():
                     work.add(key)
-            return len(objects)
+            return count
 
         dispatcher = Dispatcher(queue, registry, work, rebuild, utcnow)
         reconciler.wake_dispatcher = dispatcher.wake
@@ -199,6 +206,7 @@ class Runtime:
             timers,
             health,
         )
+        rt._count_cached()
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
@@ -217,6 +225,23 @@ class Runtime:
             rt._start_work()
         return rt
 
+    def _count_cached(self) -> None:
+        """``bgjobs_cached_objects``, counted when scraped."""
+
+        def count(queue: WorkQueue, summaries: bool) -> Callable[[], float]:
+            def counted() -> float:
+                bodies = [b for b in queue.bodies() if isinstance(b, dict)]
+                return sum(1 for b in bodies if bool(b.get(SLIM)) == summaries)
+
+            return counted
+
+        cached = metrics.CACHED
+        cached.labels("backgroundjobs", "whole").set_function(count(self.work, False))
+        cached.labels("backgroundjobs", "summary").set_function(count(self.work, True))
+        cached.labels("jobschedules", "whole").set_function(count(self.schedules, False))
+        attempts = self.reconciler.attempt_jobs
+        cached.labels("attempt_jobs", "whole").set_function(lambda: len(attempts))
+
     def _spawn(
         self,
         into: list[asyncio.Task[None]],
@@ -227,6 +252,17 @@ class Runtime:
             return loop(lambda: self.health.ok(name))
 
         into.append(asyncio.create_task(supervise(name, run, self.health), name=f"bgjobs-{name}"))
+
+    async def admit(self, body: dict[str, Any], seen_at: float) -> None:
+        """Queue a job seen for the first time before its reconcile (see
+        :meth:`Reconciler.admit`); only where the work runs, after the rebuild."""
+        if not self.work_tasks or not self.dispatcher.rebuilt:
+            return
+        try:
+            async with self.lock.reading():
+                await self.reconciler.admit(body, seen_at)
+        except REDIS_ERRORS as exc:  # its reconcile tries again
+            log.debug("admitting %s: %s", body["metadata"]["name"], exc)
 
     def _start_work(self) -> None:
         self.work.start(self.health)

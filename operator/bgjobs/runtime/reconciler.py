@@ -30,15 +30,17 @@ from bgjobs.models.common import Phase, Priority
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
+from bgjobs.runtime import slim
 from bgjobs.runtime.registry_source import RegistrySource
 from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
 
 log = logging.getLogger(__name__)
 
 RETRY_ANNOTATION = f"{API_GROUP}/retry"
-LABEL_TYPE = f"{API_GROUP}/type"
-LABEL_PRIORITY = f"{API_GROUP}/priority"
-LABEL_PHASE = f"{API_GROUP}/phase"
+#: Labels that bgjobs 0.1 kept in step with each transition (one
+#: write each); ``selectableFields`` serve that purpose now. A job still live
+#: at the upgrade has them removed once, so that none is left stale.
+LEGACY_LABELS = (f"{API_GROUP}/type", f"{API_GROUP}/priority", f"{API_GROUP}/phase")
 DISPATCH_RETRY = timedelta(seconds=10)
 STALE_JOB_RETRY = timedelta(seconds=5)  # a leftover Job being deleted
 NAME_TAKEN_RETRY = timedelta(seconds=30)  # someone else's Job holds the name
@@ -119,12 +121,16 @@ class Reconciler:
         *,
         clock: Clock = utcnow,
         wake_dispatcher: Callable[[], None] = lambda: None,
+        transition_events: bool = False,
     ) -> None:
         self.kube = kube
         self.queue = queue
         self.registry = registry
         self.clock = clock
         self.wake_dispatcher = wake_dispatcher
+        #: An Event on every transition; off, only on the Warning ones (the
+        #: status conditions record every transition either way).
+        self.transition_events = transition_events
         self.work: WorkQueue | None = None
         #: Attempt Jobs as last seen by the watch (kopf_app fills it): reading a
         #: running attempt costs no API call until its Job has finished.
@@ -188,6 +194,7 @@ class Reconciler:
         if job.status.phase is not None and job.status.phase.finished:
             await self._finished(job, spec, now)
             return
+        await self._drop_legacy_labels(job)
 
         if spec.cancel:
             await self._cancel(job, spec, now)
@@ -197,9 +204,13 @@ class Reconciler:
         if handler is None and job.status.phase != Phase.RUNNING:
             await self._forget(job.member, spec.type)
             if job.status.reason != "UnknownType":
-                await self._write(job, lc.unknown_type(job.status, spec.type), now)
+                new = lc.unknown_type(job.status, spec.type)
+                await self._write(job, new.model_copy(update={"priority": spec.priority}), now)
             return
         settings = effective(spec, registry) if handler else None
+        if settings is not None and job.status.priority != settings.priority:
+            # Carried by the next status write, whichever it is.
+            job.status = job.status.model_copy(update={"priority": settings.priority})
 
         if job.status.phase == Phase.RUNNING:
             job = await self._check_attempt(job, spec, settings, now)
@@ -246,7 +257,6 @@ class Reconciler:
             if cached is not None:
                 await self._release(job.namespace, cached)
                 self.attempt_jobs.pop((job.namespace, attempt.job_name), None)
-        await self._labels(job, spec)
         kept = retention(spec, self.registry.current, from_schedule=_scheduled(job.body))
         if kept is None:
             await self.queue.cancel_expiry(job.member)
@@ -409,7 +419,6 @@ class Reconciler:
             lc.running(job.status, attempt=attempt, job_name=manifest["metadata"]["name"], now=now),
             now,
         )
-        await self._labels(job, spec, settings.priority)
         if fresh:
             metrics.DISPATCHED.labels(spec.type).inc()
             if waiting_since:
@@ -490,14 +499,13 @@ class Reconciler:
         now: datetime,
         seen: datetime,
     ) -> None:
-        if job.status.queued_at is None:
+        counted = job.status.queued_at is not None
+        if not counted:
             job.status = job.status.model_copy(update={"queued_at": min(seen, now)})
-            metrics.ENQUEUED.labels(spec.type).inc()
         created = _ts(job.body["metadata"].get("creationTimestamp")) or now
         delay = parse_duration(spec.delay) if spec.delay else None
         due = lc.due_time(job.status, created, spec.run_at, delay)
-        job = await self._write(job, lc.queued(job.status, now=now, not_before=due), now)
-        await self._labels(job, spec, settings.priority)
+        # Into its priority queue first: what is written next does not delay it.
         state = await self.queue.enqueue(
             job.member,
             spec.type,
@@ -506,9 +514,12 @@ class Reconciler:
             due=due,
             now=now,
         )
-        if state == "running":  # dispatched meanwhile: start it
-            raise Requeue(0, fresh=False)
         self.wake_dispatcher()
+        if state == "running":  # dispatched meanwhile: start it (Queued is not written)
+            raise Requeue(0, fresh=False)
+        if not counted:
+            metrics.ENQUEUED.labels(spec.type).inc()
+        await self._write(job, lc.queued(job.status, now=now, not_before=due), now)
 
     def _score(self, status: BackgroundJobStatus, settings: Effective, now: datetime) -> float:
         since = status.next_attempt_at if status.phase == Phase.RETRYING else status.queued_at
@@ -517,7 +528,10 @@ class Reconciler:
     # Writes ------------------------------------------------------------------------
 
     async def _write(self, job: Job, new: BackgroundJobStatus, now: datetime) -> Job:
-        """Patch status if it changed (optimistically), record an Event on a transition."""
+        """Patch status if it changed (optimistically); an Event on a transition (see
+        :attr:`transition_events`)."""
+        if job.body.get(slim.SLIM):  # a summary: the patch needs the whole object
+            raise Requeue(0, fresh=True)
         generation = job.body["metadata"].get("generation")
         new = lc.with_conditions(new, now, generation)
         old_raw = job.body.get("status") or {}
@@ -530,40 +544,33 @@ class Reconciler:
         if self.work is not None:
             self.work.remember((job.namespace, job.name), body)
         old = job.status
-        if (new.phase, new.reason) != (old.phase, old.reason):
-            log.info(
-                "%s/%s: %s/%s -> %s/%s",
-                job.namespace,
-                job.name,
-                old.phase or "-",
-                old.reason or "-",
-                new.phase,
-                new.reason,
-            )
+        if (new.phase, new.reason) == (old.phase, old.reason):
+            return Job(body, status_of(body))
+        log.info(
+            "%s/%s: %s/%s -> %s/%s",
+            job.namespace,
+            job.name,
+            old.phase or "-",
+            old.reason or "-",
+            new.phase,
+            new.reason,
+        )
+        warning = new.reason in WARNING_REASONS
+        if warning or self.transition_events:
             self.kube.emit(
                 body,
-                type_="Warning" if new.reason in WARNING_REASONS else "Normal",
+                type_="Warning" if warning else "Normal",
                 reason=new.reason or str(new.phase),
                 message=new.message or str(new.phase),
             )
         return Job(body, status_of(body))
 
-    async def _labels(
-        self, job: Job, spec: BackgroundJobSpec, prio: Priority | None = None
-    ) -> None:
+    async def _drop_legacy_labels(self, job: Job) -> None:
         labels = job.body["metadata"].get("labels") or {}
-        handler = self.registry.current.handlers.get(spec.type)
-        priority = (
-            prio or spec.priority or (handler.priority if handler else None) or Priority.NORMAL
-        )
-        want = {
-            LABEL_TYPE: spec.type,
-            LABEL_PRIORITY: priority.value.lower(),
-            LABEL_PHASE: str(job.status.phase or Phase.PENDING).lower(),
-        }
-        if all(labels.get(k) == v for k, v in want.items()):
+        if not any(k in labels for k in LEGACY_LABELS):
             return
-        body = await self.kube.patch_bgjob(job.namespace, job.name, {"metadata": {"labels": want}})
+        patch = {"metadata": {"labels": dict.fromkeys(LEGACY_LABELS)}}
+        body = await self.kube.patch_bgjob(job.namespace, job.name, patch)
         if self.work is not None:
             self.work.remember((job.namespace, job.name), body)
         job.body = body
@@ -572,10 +579,36 @@ class Reconciler:
         if await self.queue.forget(member, job_type):
             self.wake_dispatcher()
 
-    # Rebuild -------------------------------------------------------------------------
+    # Admission and rebuild ----------------------------------------------------------
 
-    def entry_for(self, body: dict[str, Any], now: datetime) -> QueueEntry | None:
-        """What Redis should hold for this object (for a rebuild), if anything."""
+    async def admit(self, body: dict[str, Any], seen_at: float) -> None:
+        """A new job's first step, as its watch event arrives: into its priority queue.
+
+        Only Redis is written (a fraction of a millisecond), so that a burst of
+        new objects waiting for their first reconcile (API writes, tens of
+        milliseconds each) does not hold an Urgent job behind them: the
+        dispatcher sees every job's priority as soon as the operator does.
+        The reconcile that follows writes the same entry again, and status.
+        """
+        if not self.registry.loaded or (body.get("status") or {}).get("phase"):
+            return
+        now = self.clock()
+        entry = self.entry_for(body, now, seen=datetime.fromtimestamp(seen_at, UTC))
+        if entry is None or entry.state != "queued":
+            return
+        await self.queue.enqueue(
+            entry.member, entry.job_type, entry.priority, score=entry.score, due=entry.due, now=now
+        )
+        self.wake_dispatcher()
+
+    def entry_for(
+        self, body: dict[str, Any], now: datetime, *, seen: datetime | None = None
+    ) -> QueueEntry | None:
+        """What Redis should hold for this object (for a rebuild), if anything.
+
+        ``seen``: when the operator first saw it (else it counts as queued at
+        its creation).
+        """
         registry = self.registry.current
         try:
             spec = parse_spec(body.get("spec"), registry.max_payload_bytes)
@@ -602,7 +635,7 @@ class Reconciler:
         prio = settings.priority.value
         created = _ts(body["metadata"].get("creationTimestamp")) or now
         if status.queued_at is None:
-            status = status.model_copy(update={"queued_at": created})
+            status = status.model_copy(update={"queued_at": min(seen, now) if seen else created})
         delay = parse_duration(spec.delay) if spec.delay else None
         return QueueEntry(
             member,

@@ -109,17 +109,17 @@ class Resync:
         t0 = time.monotonic()
         started = self.clock()
         epoch = await self.queue.epoch()
-        objects = await self.kube.list_bgjobs(self.namespaces)
-        now = self.clock()
         desired: dict[str, str | None] = {}
-        bodies: dict[str, dict[str, Any]] = {}
-        for i, body in enumerate(objects):
-            if i % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # about 25 µs each: let reconciles run between
-            meta = body["metadata"]
-            member = queue_member(meta["namespace"], meta["name"])
-            desired[member] = _state(self.reconciler.entry_for(body, now), now)
-            bodies[member] = body
+        versions: dict[str, str | None] = {}  # what is kept of each object listed
+        async for page in self.kube.bgjob_pages(self.namespaces):
+            now = self.clock()
+            for i, body in enumerate(page):
+                if i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # about 25 µs each: let reconciles run between
+                meta = body["metadata"]
+                member = queue_member(meta["namespace"], meta["name"])
+                desired[member] = _state(self.reconciler.entry_for(body, now), now)
+                versions[member] = meta.get("resourceVersion")
         async with self.lock.reading():  # not in the middle of a rebuild
             snap = await self.queue.snapshot(self.reconciler.registry.current.handlers)
             if epoch is None or await self.queue.epoch() != epoch:
@@ -148,25 +148,27 @@ class Resync:
         repaired: dict[str, int] = {}
         for member, kind in sorted(suspects.items()):
             async with self.lock.writing():  # no reconcile half-way through meanwhile
-                if await self._repair(member, kind, bodies.get(member)):
+                if await self._repair(member, kind, versions.get(member)):
                     repaired[kind] = repaired.get(kind, 0) + 1
         if repaired:
             self.reconciler.wake_dispatcher()  # freed slots, entries queued again
         log.debug(
             "resync: %d objects, %d suspects, repaired %s in %.2fs",
-            len(objects),
+            len(desired),
             len(suspects),
             repaired or "nothing",
             time.monotonic() - t0,
         )
         return repaired
 
-    async def _repair(self, member: str, kind: str, listed: dict[str, Any] | None) -> bool:
+    async def _repair(self, member: str, kind: str, listed: str | None) -> bool:
+        """Repair one suspect, unless it changed since the list (``listed``: the
+        resourceVersion the list showed) or its reconcile is due."""
         namespace, name = split_member(member)
         if self.work.busy((namespace, name)):
             return False  # its own reconcile is due and will settle it
         body = await self.kube.get_bgjob(namespace, name)
-        if _version(body) != _version(listed):
+        if _version(body) != listed:
             return False  # it changed since the list: its reconcile has it in hand
         now = self.clock()
         state = _state(self.reconciler.entry_for(body, now), now) if body else None

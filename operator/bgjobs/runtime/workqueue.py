@@ -32,11 +32,16 @@ GONE: Any = None  # the object was deleted
 
 @dataclass
 class _Item:
-    body: Any
     seen_at: float  # wall clock of the first event seen for the key
 
 
 Handler = Callable[[Key, Any, float], Awaitable[None]]
+#: What to keep of a body: ``keep(body, settled)``, settled when no reconcile is due.
+Keep = Callable[[Any, bool], Any]
+
+
+def _whole(body: Any, settled: bool) -> Any:
+    return body
 
 
 class Requeue(Exception):
@@ -49,9 +54,10 @@ class Requeue(Exception):
 
 
 class WorkQueue:
-    def __init__(self, handler: Handler, *, workers: int = 8) -> None:
+    def __init__(self, handler: Handler, *, workers: int = 8, keep: Keep = _whole) -> None:
         self._handler = handler
         self._workers = workers
+        self._keep = keep
         self._items: dict[Key, _Item] = {}
         # (lane, seq, key): lane 0 is for keys that hold a dispatch slot, so a
         # job that may start does not wait behind a burst of new ones.
@@ -67,19 +73,18 @@ class WorkQueue:
 
     # Producers ---------------------------------------------------------------
 
-    def add(self, key: Key, body: Any = FETCH, *, urgent: bool = False) -> None:
+    def add(
+        self, key: Key, body: Any = FETCH, *, urgent: bool = False, seen_at: float | None = None
+    ) -> None:
         """Mark ``key`` dirty; ``body`` is the newest version if the caller has it.
 
-        ``urgent`` keys are served before the others.
+        ``urgent`` keys are served before the others. ``seen_at``: when the
+        event was seen, if not now.
         """
-        now = time.time()
         if body is not FETCH:
             self.remember(key, body)
-        item = self._items.get(key)
-        if item is None:
-            self._items[key] = _Item(self._bodies.get(key, FETCH), now)
-        else:
-            item.body = self._bodies.get(key, FETCH)
+        if key not in self._items:
+            self._items[key] = _Item(time.time() if seen_at is None else seen_at)
         if urgent and key not in self._urgent:
             self._urgent.add(key)
             if key in self._queued:  # move it up: a second entry in the fast lane
@@ -112,7 +117,7 @@ class WorkQueue:
         old = self._bodies.get(key)
         if old and _rv(old) > _rv(body):
             return
-        self._bodies[key] = body
+        self._bodies[key] = self._keep(body, False)
 
     def cached(self, key: Key) -> Any:
         return self._bodies.get(key, FETCH)
@@ -123,6 +128,10 @@ class WorkQueue:
 
     def keys(self) -> Iterator[Key]:
         return iter([k for k, b in self._bodies.items() if b is not GONE])
+
+    def bodies(self) -> Iterator[Any]:
+        """The cached bodies (for counting)."""
+        return iter(list(self._bodies.values()))
 
     # Workers -----------------------------------------------------------------
 
@@ -156,7 +165,9 @@ class WorkQueue:
                 continue
             self._active.add(key)
             try:
-                await self._handler(key, item.body, item.seen_at)
+                # The newest body known now: our own writes since the key was
+                # marked dirty are newer than the one it was marked with.
+                await self._handler(key, self._bodies.get(key, FETCH), item.seen_at)
                 self._failures.pop(key, None)
                 ok()
             except Requeue as req:
@@ -183,8 +194,12 @@ class WorkQueue:
                 if key in self._items and key not in self._queued:
                     self._queued.add(key)
                     self._put(key, 0 if key in self._urgent else 1)
-                if self._bodies.get(key, FETCH) is GONE and key not in self._items:
-                    self._bodies.pop(key, None)
+                if key not in self._items:
+                    body = self._bodies.get(key, FETCH)
+                    if body is GONE:
+                        self._bodies.pop(key, None)
+                    elif body is not FETCH:
+                        self._bodies[key] = self._keep(body, True)
 
     def _retry_later(self, key: Key, delay: float, *, fresh: bool) -> None:
         if fresh and self._bodies.get(key) is not GONE:

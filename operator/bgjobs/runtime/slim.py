@@ -1,0 +1,69 @@
+"""What the operator keeps of an object between its reconciles.
+
+Watch events bring whole objects: a BackgroundJob with its payload and
+``managedFields`` (about half its size), an attempt Job with its pod template.
+The caches keep what decisions read, so that memory follows what is live, not
+history: a live object without ``managedFields``; a finished BackgroundJob, once
+it is settled, as a summary of a few fields (its retention, its identity); an
+attempt Job as its metadata and status only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bgjobs.models.common import Phase
+
+#: Marks a summary: never written back from (the reconciler reads the object first).
+SLIM = "bgjobs.io/summary"
+_HEAVY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_IDENTITY = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp")
+_REFERENCE = ("apiVersion", "kind", "name", "uid")
+
+
+def metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` without ``managedFields`` and ``kubectl apply``'s copy of the object."""
+    out = {k: v for k, v in meta.items() if k != "managedFields"}
+    annotations = out.get("annotations")
+    if annotations and any(a in annotations for a in _HEAVY_ANNOTATIONS):
+        out["annotations"] = {k: v for k, v in annotations.items() if k not in _HEAVY_ANNOTATIONS}
+    return out
+
+
+def finished(body: dict[str, Any]) -> bool:
+    """Finished for good. (A job refused as ``InvalidSpec`` is judged on its
+    whole spec whenever the registry changes: it is rare, and kept whole.)"""
+    status = body.get("status") or {}
+    done = status.get("phase") in (Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED)
+    return done and status.get("reason") != "InvalidSpec"
+
+
+def summary(body: dict[str, Any]) -> dict[str, Any]:
+    """A finished BackgroundJob as its retention needs it (a few hundred bytes)."""
+    meta = body["metadata"]
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    kept_meta = {k: meta[k] for k in _IDENTITY if k in meta}
+    refs = meta.get("ownerReferences")
+    if refs:
+        kept_meta["ownerReferences"] = [{k: r[k] for k in _REFERENCE if k in r} for r in refs]
+    return {
+        SLIM: True,
+        "metadata": kept_meta,
+        "spec": {k: spec[k] for k in ("type", "ttlAfterFinished") if k in spec},
+        "status": {k: status[k] for k in ("phase", "reason", "completedAt") if k in status},
+    }
+
+
+def keep_bgjob(body: Any, settled: bool) -> Any:
+    """What the work queue keeps of a BackgroundJob; ``settled``: no reconcile is due."""
+    if not isinstance(body, dict) or body.get(SLIM):
+        return body
+    if settled and finished(body):
+        return summary(body)
+    return {**body, "metadata": metadata(body["metadata"])}
+
+
+def attempt_job(body: dict[str, Any]) -> dict[str, Any]:
+    """An attempt Job as its outcome needs it: metadata and status, no pod template."""
+    return {"metadata": metadata(body["metadata"]), "status": body.get("status") or {}}
