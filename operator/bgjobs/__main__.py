@@ -140,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         "always recorded; status.conditions keep every transition); "
         "BGJOBS_TRANSITION_EVENTS (%(default)s)",
     )
+    run.add_argument(
+        "--phase-labels",
+        action=argparse.BooleanOptionalAction,
+        default=env.phase_labels,
+        help="keep the labels bgjobs.io/type, bgjobs.io/priority and bgjobs.io/phase in "
+        "step with every transition, one API write each (field selectors on spec.type, "
+        "status.priority and status.phase need none); BGJOBS_PHASE_LABELS (%(default)s)",
+    )
     lead = run.add_argument_group("leader election (several replicas)")
     lead.add_argument(
         "--leader-elect",
@@ -225,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         redis_timeout=args.redis_timeout,
         resync_period=args.resync_period,
         transition_events=args.transition_events,
+        phase_labels=args.phase_labels,
         health_port=args.health_port,
         unhealthy_after=args.unhealthy_after,
         webhook_port=args.webhook_port,

@@ -29,12 +29,11 @@ from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube, KubeError
 from bgjobs.k8s import NotFound as _KubeNotFound
 from bgjobs.logic.durations import format_duration
-from bgjobs.models.backgroundjob import KIND, PLURAL
+from bgjobs.models.backgroundjob import KIND, PLURAL, RETRY_ANNOTATION
 from bgjobs.models.common import Phase, Priority
 
 T = TypeVar("T")
 FINISHED = ("Completed", "Failed", "Cancelled")
-RETRY_ANNOTATION = f"{API_GROUP}/retry"
 
 
 class BgjobsError(Exception):

@@ -107,6 +107,9 @@ class Settings:
     #: A Normal Event on every BackgroundJob transition (Queued, Dispatched,
     #: Completed...), each an API write; Warning ones are always recorded.
     transition_events: bool = False
+    #: Keep the labels bgjobs.io/type, priority and phase in step with every
+    #: transition (``kubectl get bgj -l bgjobs.io/phase=failed``), one write each.
+    phase_labels: bool = False
     #: /healthz (liveness) and /readyz (readiness) port; 0 = off.
     health_port: int = 8081
     #: A supervised loop failing without a healthy pass for this long fails liveness.
@@ -145,6 +148,7 @@ class Settings:
             redis_timeout=_env_seconds("BGJOBS_REDIS_TIMEOUT", cls.redis_timeout),
             resync_period=_env_seconds("BGJOBS_RESYNC_PERIOD", cls.resync_period),
             transition_events=_env_bool("BGJOBS_TRANSITION_EVENTS", cls.transition_events),
+            phase_labels=_env_bool("BGJOBS_PHASE_LABELS", cls.phase_labels),
             health_port=_env_int("BGJOBS_HEALTH_PORT", cls.health_port),
             unhealthy_after=_env_seconds("BGJOBS_UNHEALTHY_AFTER", cls.unhealthy_after),
             webhook_port=_env_int("BGJOBS_WEBHOOK_PORT", 0),

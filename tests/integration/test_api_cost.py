@@ -143,3 +143,22 @@ async def test_finished_jobs_are_held_as_summaries(run_operator: Run, jobs: Jobs
     # attempt Job is held either.
     assert cached("backgroundjobs", "whole") == 1
     assert cached("attempt_jobs", "whole") == 0
+
+
+async def test_phase_labels_follow_every_transition_when_asked_for(
+    run_operator: Run, jobs: Jobs, api: ApiClient
+) -> None:
+    run_operator(registry({"work": {"priority": "High"}}), extra_args=["--phase-labels"])
+    await jobs.create(bgjob("labelled", fake={"run-for": "10ms"}))
+    await jobs.wait("labelled", "Completed")
+
+    custom = client.CustomObjectsApi(api)
+
+    async def labelled() -> list[str]:
+        got = await custom.list_namespaced_custom_object(
+            API_GROUP, API_VERSION, jobs.namespace, "backgroundjobs",
+            label_selector="bgjobs.io/phase=completed,bgjobs.io/priority=high,bgjobs.io/type=work",
+        )  # fmt: skip
+        return [o["metadata"]["name"] for o in got["items"]]
+
+    assert await eventually(labelled, within=10, what="the labels") == ["labelled"]

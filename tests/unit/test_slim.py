@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from bgjobs.client import field_selector
+from bgjobs.models.common import Phase
 from bgjobs.runtime import slim
-from bgjobs.runtime.health import Health
+from bgjobs.runtime.reconciler import status_of
 from bgjobs.runtime.workqueue import WorkQueue
-from tests.support.poll import eventually
 
 
 def bgjob(phase: str | None, rv: str = "7") -> dict[str, Any]:
@@ -46,7 +46,7 @@ def size(body: Any) -> int:
 
 
 def test_a_live_job_is_kept_whole_without_managed_fields_or_applied_copy() -> None:
-    kept = slim.keep_bgjob(bgjob("Running"), True)
+    kept = slim.keep_bgjob(bgjob("Running"))
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["annotations"] == {"team": "growth"}
     assert kept["spec"]["payload"] == {"blob": "x" * 10000}
@@ -54,24 +54,31 @@ def test_a_live_job_is_kept_whole_without_managed_fields_or_applied_copy() -> No
     assert not kept.get(slim.SLIM)
 
 
-def test_a_settled_finished_job_is_a_summary_of_a_few_hundred_bytes() -> None:
-    body = bgjob("Completed")
-    kept = slim.keep_bgjob(body, True)
+def test_a_finished_job_is_a_summary_of_what_its_reconciles_read() -> None:
+    body = bgjob("Failed")
+    body["metadata"]["annotations"]["bgjobs.io/retry"] = "again"
+    body["status"]["handledRetry"] = "once"
+    kept = slim.keep_bgjob(body)
     assert kept[slim.SLIM]
-    assert kept["spec"] == {"type": "email", "ttlAfterFinished": "1h"}
-    assert kept["status"] == {
-        "phase": "Completed",
-        "reason": "Completed",
-        "completedAt": "2026-11-30T00:00:00Z",
-    }
+    assert kept["spec"] == {"type": "email", "ttlAfterFinished": "1h"}  # its retention
+    assert kept["metadata"]["annotations"] == {"bgjobs.io/retry": "again"}  # a retry asked for
+    assert kept["status"]["handledRetry"] == "once"
+    assert kept["status"]["attempts"][0] == {"attempt": 1, "jobName": "j-a1"}  # Jobs to release
     assert kept["metadata"]["ownerReferences"][0]["kind"] == "JobSchedule"
     assert kept["metadata"]["resourceVersion"] == "7"
+    # What the reconciler makes of it: still finished, the same attempts.
+    status = status_of(kept)
+    assert status.phase == Phase.FAILED
+    assert [a.job_name for a in status.attempts] == ["j-a1"] * 10
     print(f"{size(body)} bytes whole, {size(kept)} as a summary")
-    assert size(kept) < 500
-    # A finished job whose reconcile is still due is kept whole until it settles.
-    assert not slim.keep_bgjob(body, False).get(slim.SLIM)
-    # A summary stays one.
-    assert slim.keep_bgjob(kept, True) is kept
+    assert size(kept) < 1000
+    assert slim.keep_bgjob(kept) is kept  # a summary stays one
+
+
+def test_a_job_refused_as_invalid_is_kept_whole() -> None:
+    body = bgjob("Failed")
+    body["status"]["reason"] = "InvalidSpec"
+    assert not slim.keep_bgjob(body).get(slim.SLIM)
 
 
 def test_an_attempt_job_is_kept_without_its_pod_template() -> None:
@@ -84,26 +91,18 @@ def test_an_attempt_job_is_kept_without_its_pod_template() -> None:
     assert kept == {"metadata": {"name": "j-a1", "finalizers": ["f"]}, "status": job["status"]}
 
 
-async def test_the_work_queue_summarises_a_finished_job_once_its_reconcile_ended() -> None:
-    seen: list[Any] = []
-
-    async def handle(key: Any, body: Any, seen_at: float) -> None:
-        seen.append(body)
-
-    queue = WorkQueue(handle, workers=1, keep=slim.keep_bgjob)
+async def test_the_work_queue_keeps_summaries_and_never_an_older_version() -> None:
+    queue = WorkQueue(_nothing, workers=1, keep=slim.keep_bgjob)
     queue.add(("ns", "j"), bgjob("Completed"))
-    assert not queue.cached(("ns", "j")).get(slim.SLIM)  # due: kept whole
-    queue.start(Health(faults={}))
-    await eventually(lambda: _settled(queue), within=5, what="the reconcile to end")
-    await queue.stop()
-    assert seen[0]["status"]["attempts"], "the reconcile got the whole object"
-    # An older version never replaces a newer one, summary or not.
-    queue.remember(("ns", "j"), bgjob("Running", rv="6"))
     assert queue.cached(("ns", "j"))[slim.SLIM]
+    queue.remember(("ns", "j"), bgjob("Running", rv="6"))  # older: refused
+    assert queue.cached(("ns", "j"))[slim.SLIM]
+    queue.remember(("ns", "j"), bgjob("Running", rv="8"))  # newer: kept whole
+    assert not queue.cached(("ns", "j")).get(slim.SLIM)
 
 
-async def _settled(queue: WorkQueue) -> bool:
-    return not queue.busy(("ns", "j")) and bool(queue.cached(("ns", "j")).get(slim.SLIM))
+async def _nothing(key: Any, body: Any, seen_at: float) -> None:
+    return None
 
 
 @pytest.mark.parametrize(

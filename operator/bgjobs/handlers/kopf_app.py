@@ -54,6 +54,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 270
+    # The initial list a page at a time: not every object parsed at once.
+    settings.watching.chunk_size = 500
     settings.watching.client_timeout = 300
     # Only bgjobs' own Jobs travel from the API server (the filter on the
     # handler below alone would still send every Job in the cluster).
@@ -114,9 +116,11 @@ async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> N
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if event["type"] == "DELETED":
         memo.runtime.reconciler.deleted(obj)
-    elif event["type"] == "ADDED" and not memo.runtime.work.busy(key):
-        await memo.runtime.admit(obj, seen_at)
-    memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj, seen_at=seen_at)
+    try:
+        if event["type"] == "ADDED" and not memo.runtime.work.busy(key):
+            await memo.runtime.admit(obj, seen_at)
+    finally:
+        memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj, seen_at=seen_at)
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
             memo.runtime.schedules.add((key[0], ref["name"]))
@@ -134,15 +138,17 @@ async def on_attempt_job(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     cache = memo.runtime.reconciler.attempt_jobs
-    if OUTCOME_FINALIZER in (obj["metadata"].get("finalizers") or []):
+    held = OUTCOME_FINALIZER in (obj["metadata"].get("finalizers") or [])
+    if held:
         # Its outcome is still to be recorded (a DELETED event with the
         # finalizer held: relabelled out of the watch's selector, still ours
         # to release). Once released, a Job is read only if ever needed again.
         cache[key] = slim.attempt_job(obj)
     else:
         cache.pop(key, None)
-    # An attempt that ended frees a dispatch slot: served before new objects.
-    frees_a_slot = ended(obj) or event["type"] == "DELETED"
+    # An attempt that ended, its outcome not yet recorded, frees a dispatch
+    # slot: served before new objects.
+    frees_a_slot = held and (ended(obj) or event["type"] == "DELETED")
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_GROUP):
             owner = (obj["metadata"]["namespace"], ref["name"])

@@ -82,7 +82,8 @@ class TimedRESTClient(RESTClientObject):
     def __init__(self, configuration: client.Configuration, timeout: float) -> None:
         super().__init__(configuration)
         self.timeout = timeout
-        if not urllib.request.getproxies_environment():
+        proxies = urllib.request.getproxies_environment()
+        if not any(k != "no" for k in proxies):  # NO_PROXY alone proxies nothing
             # The client's session trusts the environment, which means reading
             # ~/.netrc on every request (5% of the operator's time under load)
             # for credentials the kubeconfig or service account already give.

@@ -19,6 +19,9 @@ KIND = "BackgroundJob"
 PLURAL = "backgroundjobs"
 SINGULAR = "backgroundjob"
 SHORT_NAMES = ["bgjob", "bgj"]
+#: Set to a new value on a Failed job to run it again (``status.handledRetry``
+#: records the last value acted on).
+RETRY_ANNOTATION = "bgjobs.io/retry"
 #: Paths ``kubectl get bgj --field-selector`` filters on (CRD ``selectableFields``),
 #: e.g. ``status.phase=Failed,spec.type=email``: no label has to follow the phase.
 SELECTABLE_FIELDS = ["spec.type", "status.phase", "status.priority", "status.reason"]

@@ -116,6 +116,7 @@ class Runtime:
     work_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     elector: LeaderElector | None = None
     health_server: web.AppRunner | None = None
+    working: bool = False  # this replica dispatches (leads, or runs alone)
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -134,7 +135,12 @@ class Runtime:
         health.set("redis", False)
         lock = RWLock()
         reconciler = Reconciler(
-            kube, queue, registry, clock=utcnow, transition_events=settings.transition_events
+            kube,
+            queue,
+            registry,
+            clock=utcnow,
+            transition_events=settings.transition_events,
+            phase_labels=settings.phase_labels,
         )
 
         async def handle(key: Key, body: object, seen_at: float) -> None:
@@ -256,15 +262,17 @@ class Runtime:
     async def admit(self, body: dict[str, Any], seen_at: float) -> None:
         """Queue a job seen for the first time before its reconcile (see
         :meth:`Reconciler.admit`); only where the work runs, after the rebuild."""
-        if not self.work_tasks or not self.dispatcher.rebuilt:
+        if not self.working or not self.dispatcher.rebuilt:
             return
         try:
             async with self.lock.reading():
-                await self.reconciler.admit(body, seen_at)
+                if self.working:  # not fenced meanwhile (the fence waits for this)
+                    await self.reconciler.admit(body, seen_at)
         except REDIS_ERRORS as exc:  # its reconcile tries again
             log.debug("admitting %s: %s", body["metadata"]["name"], exc)
 
     def _start_work(self) -> None:
+        self.working = True
         self.work.start(self.health)
         self.schedules.start(self.health, "schedule-workers")
         self._spawn(self.work_tasks, "dispatcher", self.dispatcher.run)
@@ -274,6 +282,7 @@ class Runtime:
     async def _stop_work(self) -> None:
         """Fence: nothing is dispatched, reconciled or scheduled after this returns."""
         metrics.LEADING.set(0)
+        self.working = False
         for task in self.work_tasks:
             task.cancel()
         await asyncio.gather(*self.work_tasks, return_exceptions=True)
@@ -281,6 +290,10 @@ class Runtime:
         self.timers.close()
         await self.schedules.stop()
         await self.work.stop()
+        # The workers are gone (their locks released): an admission under way
+        # (a Redis write of at most one command's deadline) ends before this returns.
+        async with self.lock.writing():
+            pass
 
     async def _lead_then_work(self) -> None:
         """Stand by, lead, and when leadership is lost (or this fails): fence, exit."""

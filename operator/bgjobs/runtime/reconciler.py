@@ -25,7 +25,12 @@ from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec, retention
 from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
-from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec, BackgroundJobStatus
+from bgjobs.models.backgroundjob import (
+    KIND,
+    RETRY_ANNOTATION,
+    BackgroundJobSpec,
+    BackgroundJobStatus,
+)
 from bgjobs.models.common import Phase, Priority
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
@@ -36,11 +41,14 @@ from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
 
 log = logging.getLogger(__name__)
 
-RETRY_ANNOTATION = f"{API_GROUP}/retry"
-#: Labels that bgjobs 0.1 kept in step with each transition (one
-#: write each); ``selectableFields`` serve that purpose now. A job still live
-#: at the upgrade has them removed once, so that none is left stale.
-LEGACY_LABELS = (f"{API_GROUP}/type", f"{API_GROUP}/priority", f"{API_GROUP}/phase")
+#: Labels kept in step with every transition with ``--phase-labels`` (one more
+#: write each; bgjobs 0.1 always did). Otherwise the CRD's ``selectableFields``
+#: serve the same filters, and a live job's labels, stale from then on, are
+#: removed once.
+LABEL_TYPE = f"{API_GROUP}/type"
+LABEL_PRIORITY = f"{API_GROUP}/priority"
+LABEL_PHASE = f"{API_GROUP}/phase"
+PHASE_LABELS = (LABEL_TYPE, LABEL_PRIORITY, LABEL_PHASE)
 DISPATCH_RETRY = timedelta(seconds=10)
 STALE_JOB_RETRY = timedelta(seconds=5)  # a leftover Job being deleted
 NAME_TAKEN_RETRY = timedelta(seconds=30)  # someone else's Job holds the name
@@ -122,6 +130,7 @@ class Reconciler:
         clock: Clock = utcnow,
         wake_dispatcher: Callable[[], None] = lambda: None,
         transition_events: bool = False,
+        phase_labels: bool = False,
     ) -> None:
         self.kube = kube
         self.queue = queue
@@ -131,6 +140,7 @@ class Reconciler:
         #: An Event on every transition; off, only on the Warning ones (the
         #: status conditions record every transition either way).
         self.transition_events = transition_events
+        self.phase_labels = phase_labels
         self.work: WorkQueue | None = None
         #: Attempt Jobs as last seen by the watch (kopf_app fills it): reading a
         #: running attempt costs no API call until its Job has finished.
@@ -194,7 +204,8 @@ class Reconciler:
         if job.status.phase is not None and job.status.phase.finished:
             await self._finished(job, spec, now)
             return
-        await self._drop_legacy_labels(job)
+        if not self.phase_labels:
+            await self._drop_stale_labels(job)
 
         if spec.cancel:
             await self._cancel(job, spec, now)
@@ -223,7 +234,7 @@ class Reconciler:
         assert settings is not None
         assert handler is not None
         if await self.queue.is_running(job.member):
-            await self._start_attempt(job, spec, settings, now)
+            await self._start_attempt(job, spec, settings, now, seen)
         else:
             await self._enqueue(job, spec, settings, now, seen)
 
@@ -381,14 +392,13 @@ class Reconciler:
                 await self._release(namespace, batch_job)
 
     async def _start_attempt(
-        self, job: Job, spec: BackgroundJobSpec, settings: Effective, now: datetime
+        self, job: Job, spec: BackgroundJobSpec, settings: Effective, now: datetime, seen: datetime
     ) -> None:
         """This job holds a dispatch slot: create the attempt's Job, mark it Running."""
         handler = self.registry.current.handlers[spec.type]
-        if job.status.queued_at is None:  # queued by a rebuild, before any reconcile
-            first_seen = _ts(job.body["metadata"].get("creationTimestamp")) or now
-            job.status = job.status.model_copy(update={"queued_at": first_seen})
-            metrics.ENQUEUED.labels(spec.type).inc()
+        counted = job.status.queued_at is not None
+        if not counted:  # queued at admission or by a rebuild, before any status write
+            job.status = job.status.model_copy(update={"queued_at": min(seen, now)})
         attempt = lc.next_attempt_number(job.status)
         manifest = attempt_job(
             name=job.name,
@@ -419,6 +429,8 @@ class Reconciler:
             lc.running(job.status, attempt=attempt, job_name=manifest["metadata"]["name"], now=now),
             now,
         )
+        if not counted:
+            metrics.ENQUEUED.labels(spec.type).inc()
         if fresh:
             metrics.DISPATCHED.labels(spec.type).inc()
             if waiting_since:
@@ -439,6 +451,9 @@ class Reconciler:
         """The attempt cannot start now: free its slot, queue it again for later, say why."""
         await self._forget(job.member, spec.type)
         at = now + delay
+        if job.status.phase is None:  # admitted and dispatched, never written: say so
+            job = await self._write(job, lc.queued(job.status, now=now, not_before=at), now)
+            metrics.ENQUEUED.labels(spec.type).inc()
         await self.queue.enqueue(
             job.member,
             spec.type,
@@ -517,9 +532,9 @@ class Reconciler:
         self.wake_dispatcher()
         if state == "running":  # dispatched meanwhile: start it (Queued is not written)
             raise Requeue(0, fresh=False)
+        await self._write(job, lc.queued(job.status, now=now, not_before=due), now)
         if not counted:
             metrics.ENQUEUED.labels(spec.type).inc()
-        await self._write(job, lc.queued(job.status, now=now, not_before=due), now)
 
     def _score(self, status: BackgroundJobStatus, settings: Effective, now: datetime) -> float:
         since = status.next_attempt_at if status.phase == Phase.RETRYING else status.queued_at
@@ -543,6 +558,8 @@ class Reconciler:
         )
         if self.work is not None:
             self.work.remember((job.namespace, job.name), body)
+        if self.phase_labels:
+            body = await self._sync_labels(body, new)
         old = job.status
         if (new.phase, new.reason) == (old.phase, old.reason):
             return Job(body, status_of(body))
@@ -565,11 +582,31 @@ class Reconciler:
             )
         return Job(body, status_of(body))
 
-    async def _drop_legacy_labels(self, job: Job) -> None:
+    async def _sync_labels(self, body: dict[str, Any], status: BackgroundJobStatus) -> Any:
+        """With ``--phase-labels``: the labels say the type, priority and phase."""
+        spec = body.get("spec") or {}
+        priority = status.priority or spec.get("priority") or Priority.NORMAL
+        want = {
+            LABEL_TYPE: str(spec.get("type") or ""),
+            LABEL_PRIORITY: str(priority).lower(),
+            LABEL_PHASE: str(status.phase or Phase.PENDING).lower(),
+        }
+        labels = body["metadata"].get("labels") or {}
+        if all(labels.get(k) == v for k, v in want.items()):
+            return body
+        meta = body["metadata"]
+        out = await self.kube.patch_bgjob(
+            meta["namespace"], meta["name"], {"metadata": {"labels": want}}
+        )
+        if self.work is not None:
+            self.work.remember((meta["namespace"], meta["name"]), out)
+        return out
+
+    async def _drop_stale_labels(self, job: Job) -> None:
         labels = job.body["metadata"].get("labels") or {}
-        if not any(k in labels for k in LEGACY_LABELS):
+        if not any(k in labels for k in PHASE_LABELS):
             return
-        patch = {"metadata": {"labels": dict.fromkeys(LEGACY_LABELS)}}
+        patch = {"metadata": {"labels": dict.fromkeys(PHASE_LABELS)}}
         body = await self.kube.patch_bgjob(job.namespace, job.name, patch)
         if self.work is not None:
             self.work.remember((job.namespace, job.name), body)

@@ -3,22 +3,26 @@
 Watch events bring whole objects: a BackgroundJob with its payload and
 ``managedFields`` (about half its size), an attempt Job with its pod template.
 The caches keep what decisions read, so that memory follows what is live, not
-history: a live object without ``managedFields``; a finished BackgroundJob, once
-it is settled, as a summary of a few fields (its retention, its identity); an
-attempt Job as its metadata and status only.
+history: a live object without ``managedFields``; a finished BackgroundJob as a
+summary of the few fields its reconciles read (its retention, a manual retry
+asked for, the attempt Jobs to release); an attempt Job as its metadata and
+status only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bgjobs import API_GROUP
+from bgjobs.models.backgroundjob import RETRY_ANNOTATION
 from bgjobs.models.common import Phase
 
 #: Marks a summary: never written back from (the reconciler reads the object first).
-SLIM = "bgjobs.io/summary"
+SLIM = f"{API_GROUP}/summary"
 _HEAVY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 _IDENTITY = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp")
 _REFERENCE = ("apiVersion", "kind", "name", "uid")
+_STATUS = ("phase", "reason", "completedAt", "handledRetry")
 
 
 def metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def finished(body: dict[str, Any]) -> bool:
 
 
 def summary(body: dict[str, Any]) -> dict[str, Any]:
-    """A finished BackgroundJob as its retention needs it (a few hundred bytes)."""
+    """A finished BackgroundJob as its reconciles read it (a few hundred bytes)."""
     meta = body["metadata"]
     spec = body.get("spec") or {}
     status = body.get("status") or {}
@@ -47,19 +51,30 @@ def summary(body: dict[str, Any]) -> dict[str, Any]:
     refs = meta.get("ownerReferences")
     if refs:
         kept_meta["ownerReferences"] = [{k: r[k] for k in _REFERENCE if k in r} for r in refs]
+    retry = (meta.get("annotations") or {}).get(RETRY_ANNOTATION)
+    if retry is not None:
+        kept_meta["annotations"] = {RETRY_ANNOTATION: retry}
+    kept_status = {k: status[k] for k in _STATUS if k in status}
+    attempts = status.get("attempts")
+    if attempts:  # their Jobs may still hold the outcome finalizer
+        kept_status["attempts"] = [
+            {"attempt": a["attempt"], "jobName": a["jobName"]}
+            for a in attempts
+            if "attempt" in a and "jobName" in a
+        ]
     return {
         SLIM: True,
         "metadata": kept_meta,
         "spec": {k: spec[k] for k in ("type", "ttlAfterFinished") if k in spec},
-        "status": {k: status[k] for k in ("phase", "reason", "completedAt") if k in status},
+        "status": kept_status,
     }
 
 
-def keep_bgjob(body: Any, settled: bool) -> Any:
-    """What the work queue keeps of a BackgroundJob; ``settled``: no reconcile is due."""
+def keep_bgjob(body: Any) -> Any:
+    """What the work queue keeps of a BackgroundJob."""
     if not isinstance(body, dict) or body.get(SLIM):
         return body
-    if settled and finished(body):
+    if finished(body):
         return summary(body)
     return {**body, "metadata": metadata(body["metadata"])}
 

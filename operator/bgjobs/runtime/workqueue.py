@@ -36,11 +36,11 @@ class _Item:
 
 
 Handler = Callable[[Key, Any, float], Awaitable[None]]
-#: What to keep of a body: ``keep(body, settled)``, settled when no reconcile is due.
-Keep = Callable[[Any, bool], Any]
+#: What to keep of each body seen (e.g. less than the whole object).
+Keep = Callable[[Any], Any]
 
 
-def _whole(body: Any, settled: bool) -> Any:
+def _whole(body: Any) -> Any:
     return body
 
 
@@ -98,13 +98,13 @@ class WorkQueue:
         self._seq += 1
         self._queue.put_nowait((lane, self._seq, key))
 
-    def add_after(self, key: Key, delay: float) -> None:
+    def add_after(self, key: Key, delay: float, *, seen_at: float | None = None) -> None:
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
         def fire() -> None:
             self._timers.discard(handle)
-            self.add(key)
+            self.add(key, seen_at=seen_at)
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
@@ -117,7 +117,7 @@ class WorkQueue:
         old = self._bodies.get(key)
         if old and _rv(old) > _rv(body):
             return
-        self._bodies[key] = self._keep(body, False)
+        self._bodies[key] = self._keep(body)
 
     def cached(self, key: Key) -> Any:
         return self._bodies.get(key, FETCH)
@@ -171,7 +171,7 @@ class WorkQueue:
                 self._failures.pop(key, None)
                 ok()
             except Requeue as req:
-                self._retry_later(key, req.delay, fresh=req.fresh)
+                self._retry_later(key, req.delay, fresh=req.fresh, seen_at=item.seen_at)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -188,26 +188,23 @@ class WorkQueue:
                     exc,
                     exc_info=n == 1 and not transient(exc),
                 )
-                self._retry_later(key, delay, fresh=True)
+                self._retry_later(key, delay, fresh=True, seen_at=item.seen_at)
             finally:
                 self._active.discard(key)
                 if key in self._items and key not in self._queued:
                     self._queued.add(key)
                     self._put(key, 0 if key in self._urgent else 1)
-                if key not in self._items:
-                    body = self._bodies.get(key, FETCH)
-                    if body is GONE:
-                        self._bodies.pop(key, None)
-                    elif body is not FETCH:
-                        self._bodies[key] = self._keep(body, True)
+                if self._bodies.get(key, FETCH) is GONE and key not in self._items:
+                    self._bodies.pop(key, None)
 
-    def _retry_later(self, key: Key, delay: float, *, fresh: bool) -> None:
+    def _retry_later(self, key: Key, delay: float, *, fresh: bool, seen_at: float) -> None:
+        """Run ``key`` again; it keeps the time it was first seen (its FIFO place)."""
         if fresh and self._bodies.get(key) is not GONE:
             self._bodies.pop(key, None)
         if delay <= 0:
-            self.add(key)
+            self.add(key, seen_at=seen_at)
         else:
-            self.add_after(key, delay)
+            self.add_after(key, delay, seen_at=seen_at)
 
 
 def _rv(body: Any) -> int:
