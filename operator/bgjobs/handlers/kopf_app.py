@@ -1,15 +1,16 @@
 """The kopf side of the operator: startup/cleanup and the watch handlers.
 
-Every watch event only marks its BackgroundJob dirty in the work queue; the
-reconciler does the rest. Attempt Jobs (``app.kubernetes.io/managed-by:
+Every watch event only marks its object dirty in a work queue; the
+reconcilers do the rest. Attempt Jobs (``app.kubernetes.io/managed-by:
 bgjobs``) mark their owner dirty, so an attempt's outcome is read as soon as
-the Job controller records it.
+the Job controller records it. BackgroundJobs, which can number 100,000, are
+watched by the runtime itself (:mod:`bgjobs.k8s.informer`), without kopf's
+task and memory per object.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -18,8 +19,7 @@ import kopf
 from bgjobs import API_GROUP, API_VERSION, webhook
 from bgjobs.logic.outcome import ended
 from bgjobs.manifests.attempt_job import MANAGED_BY, OUTCOME_FINALIZER
-from bgjobs.models.backgroundjob import KIND, PLURAL
-from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
+from bgjobs.models.backgroundjob import KIND
 from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
 from bgjobs.runtime import slim
 from bgjobs.runtime.app import Runtime
@@ -107,23 +107,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         await runtime.stop()
-
-
-@kopf.on.event(API_GROUP, API_VERSION, PLURAL)
-async def on_backgroundjob(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    seen_at = time.time()  # the FIFO order within a priority: one stamp for both steps
-    obj = cast(dict[str, Any], event["object"])
-    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-    if event["type"] == "DELETED":
-        memo.runtime.reconciler.deleted(obj)
-    try:
-        if event["type"] == "ADDED" and not memo.runtime.work.busy(key):
-            await memo.runtime.admit(obj, seen_at)
-    finally:
-        memo.runtime.work.add(key, GONE if event["type"] == "DELETED" else obj, seen_at=seen_at)
-    for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
-            memo.runtime.schedules.add((key[0], ref["name"]))
 
 
 @kopf.on.event(API_GROUP, API_VERSION, SCHEDULE_PLURAL)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,12 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
-from bgjobs import metrics
+from bgjobs import API_GROUP, metrics
 from bgjobs.k8s import Kube
+from bgjobs.k8s.informer import Informer
 from bgjobs.k8s.lease import LeaderElector, Timing, wall_clock
+from bgjobs.models.backgroundjob import PLURAL
+from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import REDIS_ERRORS, AnyRedis, QueueEntry
 from bgjobs.runtime.dispatcher import Dispatcher
@@ -42,8 +46,8 @@ from bgjobs.runtime.registry_source import (
 from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.schedules import ScheduleReconciler, Timers
-from bgjobs.runtime.slim import SLIM, keep_bgjob
-from bgjobs.runtime.workqueue import Key, WorkQueue
+from bgjobs.runtime.slim import Summary, expand, keep_bgjob
+from bgjobs.runtime.workqueue import GONE, Key, WorkQueue
 from bgjobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,7 +151,7 @@ class Runtime:
             async with lock.reading():
                 await reconciler(key, body, seen_at)
 
-        work = WorkQueue(handle, workers=settings.workers, keep=keep_bgjob)
+        work = WorkQueue(handle, workers=settings.workers, keep=keep_bgjob, expand=expand)
         reconciler.work = work
 
         async def rebuild(epoch: str) -> int:
@@ -213,6 +217,10 @@ class Runtime:
             health,
         )
         rt._count_cached()
+        scopes: list[str | None] = list(settings.namespaces) or [None]
+        for namespace in scopes:
+            informer = Informer(kube, PLURAL, namespace, rt.on_bgjob)
+            rt._spawn(rt.tasks, f"watch-{namespace}" if namespace else "watch", informer.run)
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
@@ -236,8 +244,8 @@ class Runtime:
 
         def count(queue: WorkQueue, summaries: bool) -> Callable[[], float]:
             def counted() -> float:
-                bodies = [b for b in queue.bodies() if isinstance(b, dict)]
-                return sum(1 for b in bodies if bool(b.get(SLIM)) == summaries)
+                kind = Summary if summaries else dict
+                return sum(1 for kept in queue.kept() if isinstance(kept, kind))
 
             return counted
 
@@ -258,6 +266,28 @@ class Runtime:
             return loop(lambda: self.health.ok(name))
 
         into.append(asyncio.create_task(supervise(name, run, self.health), name=f"bgjobs-{name}"))
+
+    async def on_bgjob(self, kind: str, obj: dict[str, Any]) -> None:
+        """A BackgroundJob event from its watch (:class:`~bgjobs.k8s.informer.Informer`).
+
+        It only marks the job dirty, with the newest body; a job created now is
+        also put in its priority queue at once (:meth:`admit`). Its JobSchedule,
+        if any, is told.
+        """
+        seen_at = time.time()  # the FIFO order within a priority: one stamp for both steps
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if kind == "DELETED":
+            self.reconciler.deleted(obj)
+        try:
+            if kind == "ADDED" and not self.work.busy(key):
+                await self.admit(obj, seen_at)
+        finally:
+            gone = kind in ("DELETED", "GONE")
+            self.work.add(key, GONE if gone else obj, seen_at=seen_at)
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
+                self.schedules.add((key[0], ref["name"]))
 
     async def admit(self, body: dict[str, Any], seen_at: float) -> None:
         """Queue a job seen for the first time before its reconcile (see

@@ -36,8 +36,10 @@ class _Item:
 
 
 Handler = Callable[[Key, Any, float], Awaitable[None]]
-#: What to keep of each body seen (e.g. less than the whole object).
+#: What to keep of each body seen (e.g. less than the whole object), and the
+#: body a reconcile reads from what was kept.
 Keep = Callable[[Any], Any]
+Expand = Callable[[Any], Any]
 
 
 def _whole(body: Any) -> Any:
@@ -54,10 +56,13 @@ class Requeue(Exception):
 
 
 class WorkQueue:
-    def __init__(self, handler: Handler, *, workers: int = 8, keep: Keep = _whole) -> None:
+    def __init__(
+        self, handler: Handler, *, workers: int = 8, keep: Keep = _whole, expand: Expand = _whole
+    ) -> None:
         self._handler = handler
         self._workers = workers
         self._keep = keep
+        self._expand = expand
         self._items: dict[Key, _Item] = {}
         # (lane, seq, key): lane 0 is for keys that hold a dispatch slot, so a
         # job that may start does not wait behind a burst of new ones.
@@ -115,12 +120,12 @@ class WorkQueue:
             self._bodies[key] = GONE
             return
         old = self._bodies.get(key)
-        if old and _rv(old) > _rv(body):
+        if old and _rv(self._expand(old)) > _rv(body):
             return
         self._bodies[key] = self._keep(body)
 
     def cached(self, key: Key) -> Any:
-        return self._bodies.get(key, FETCH)
+        return self._expand(self._bodies.get(key, FETCH))
 
     def busy(self, key: Key) -> bool:
         """``key`` waits for a worker or is being reconciled."""
@@ -129,8 +134,8 @@ class WorkQueue:
     def keys(self) -> Iterator[Key]:
         return iter([k for k, b in self._bodies.items() if b is not GONE])
 
-    def bodies(self) -> Iterator[Any]:
-        """The cached bodies (for counting)."""
+    def kept(self) -> Iterator[Any]:
+        """What is cached, as kept (for counting)."""
         return iter(list(self._bodies.values()))
 
     # Workers -----------------------------------------------------------------
@@ -167,7 +172,7 @@ class WorkQueue:
             try:
                 # The newest body known now: our own writes since the key was
                 # marked dirty are newer than the one it was marked with.
-                await self._handler(key, self._bodies.get(key, FETCH), item.seen_at)
+                await self._handler(key, self.cached(key), item.seen_at)
                 self._failures.pop(key, None)
                 ok()
             except Requeue as req:
