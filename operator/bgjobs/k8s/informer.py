@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
+from sys import intern
 from typing import Any
 
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bgjobs import API_GROUP, API_VERSION
-from bgjobs.k8s.client import Kube
+from bgjobs.k8s.client import Kube, KubeError
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,20 @@ Key = tuple[str, str]  # (namespace, name)
 Handle = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 PAGE = 500
-WATCH_SECONDS = 270  # the server ends each watch after this; it is resumed at once
+WATCH_SECONDS = 270  # the server ends each watch after about this; it is resumed at once
 
 
 class Gone(Exception):
     """The watch's resourceVersion is too old (410): list again."""
+
+
+class _RawWatch(watch.Watch):
+    """Events as the JSON the server sent (no model to build: custom objects
+    are dicts already, and kubernetes_asyncio would serialise and parse each
+    one again to make the same dict)."""
+
+    def get_return_type(self, func: object) -> str:
+        return ""
 
 
 class Informer:
@@ -74,14 +85,23 @@ class Informer:
         token: str | None = None
         version: str | None = None
         while True:
-            page = await self.kube.list_custom_page(
-                self.plural, self.namespace, limit=self.page, continue_token=token
-            )
+            try:
+                page = await self.kube.list_custom_page(
+                    self.plural, self.namespace, limit=self.page, continue_token=token
+                )
+            except KubeError as exc:
+                if exc.status != 410 or token is None:
+                    raise
+                # The list's snapshot expired before its last page: start it again
+                # (what was handed over already is handed over again: harmless).
+                log.info("list of %s: its snapshot expired; listing again", self.where)
+                seen, token, version = set(), None, None
+                continue
             # The first page's version is the list's: every page is of that snapshot.
             version = version or page.get("metadata", {}).get("resourceVersion")
             for obj in page.get("items", []):
                 meta = obj["metadata"]
-                seen.add((meta["namespace"], meta["name"]))
+                seen.add((intern(meta["namespace"]), meta["name"]))
                 await self.handle("LISTED", obj)
             token = page.get("metadata", {}).get("continue")
             if not token:
@@ -100,13 +120,14 @@ class Informer:
         else:
             func = custom.list_namespaced_custom_object
             args += (self.namespace, self.plural)
-        async with watch.Watch() as stream:
+        async with _RawWatch() as stream:
             events = stream.stream(
                 func,
                 *args,
                 resource_version=self.version,
                 allow_watch_bookmarks=True,
-                timeout_seconds=WATCH_SECONDS,
+                # Spread, so that the watches of several namespaces reconnect apart.
+                timeout_seconds=WATCH_SECONDS + random.randrange(30),
             )
             try:
                 async for event in events:
@@ -125,7 +146,7 @@ class Informer:
             self.version = meta["resourceVersion"]
         if kind == "BOOKMARK":
             return
-        key = (meta["namespace"], meta["name"])
+        key = (intern(meta["namespace"]), meta["name"])
         if kind == "DELETED":
             self.known.discard(key)
         else:

@@ -121,6 +121,7 @@ class Runtime:
     elector: LeaderElector | None = None
     health_server: web.AppRunner | None = None
     working: bool = False  # this replica dispatches (leads, or runs alone)
+    admitting: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -279,13 +280,17 @@ class Runtime:
         key = (meta["namespace"], meta["name"])
         if kind == "DELETED":
             self.reconciler.deleted(obj)
-        try:
-            if kind == "ADDED" and not self.work.busy(key):
-                await self.admit(obj, seen_at)
-        finally:
-            gone = kind in ("DELETED", "GONE")
-            self.work.add(key, GONE if gone else obj, seen_at=seen_at)
-        for ref in meta.get("ownerReferences") or []:
+        elif kind == "GONE":  # a deletion the watch missed: what was known of it
+            known = self.work.cached(key)
+            obj = known if isinstance(known, dict) else obj
+        elif kind == "ADDED" and not self.work.busy(key) and self.health.conditions.get("redis"):
+            # In the background: the watch's next events do not wait for Redis.
+            task = asyncio.create_task(self.admit(obj, seen_at), name="bgjobs-admit")
+            self.admitting.add(task)
+            task.add_done_callback(self.admitting.discard)
+        gone = kind in ("DELETED", "GONE")
+        self.work.add(key, GONE if gone else obj, seen_at=seen_at)
+        for ref in obj["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
                 self.schedules.add((key[0], ref["name"]))
 

@@ -244,6 +244,8 @@ class Reconciler:
         token = (job.body["metadata"].get("annotations") or {}).get(RETRY_ANNOTATION)
         if not token or token == job.status.handled_retry:
             return job
+        if job.body.get(slim.SLIM):  # acted on from the whole object
+            raise Requeue(0, fresh=True)
         if job.status.phase == Phase.FAILED:
             new = lc.manual_retry(job.status, token)
             await self.queue.cancel_expiry(job.member)
