@@ -25,7 +25,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER
-from tests.support.bgjobs import Jobs, registry
+from tests.support.bgjobs import Jobs, Schedules, registry
 from tests.support.cluster import Cluster, ensure_cluster, kubectl
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
@@ -191,6 +191,11 @@ def run_operator(
 @pytest.fixture
 def jobs(api: ApiClient, namespace: str) -> Jobs:
     return Jobs(api, namespace)
+
+
+@pytest.fixture
+def schedules(api: ApiClient, namespace: str) -> Schedules:
+    return Schedules(api, namespace)
 
 
 @pytest.fixture

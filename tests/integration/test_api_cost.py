@@ -15,7 +15,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs import API_GROUP, API_VERSION
 from tests.support.api_proxy import ApiProxy
-from tests.support.bgjobs import Jobs, bgjob, registry, status
+from tests.support.bgjobs import Jobs, Schedules, bgjob, jobschedule, registry, status
 from tests.support.cluster import Cluster
 from tests.support.operator import SERVING_LINE, OperatorProcess
 from tests.support.poll import eventually
@@ -162,3 +162,36 @@ async def test_phase_labels_follow_every_transition_when_asked_for(
         return [o["metadata"]["name"] for o in got["items"]]
 
     assert await eventually(labelled, within=10, what="the labels") == ["labelled"]
+
+
+async def test_a_schedule_finds_its_jobs_in_the_cache_not_by_a_list_per_event(
+    run_operator: Run, jobs: Jobs, schedules: Schedules, cluster: Cluster, tmp_path: Path
+) -> None:
+    async with ApiProxy(cluster.kubeconfig) as proxy:
+        op = run_operator(
+            kubeconfig=proxy.kubeconfig(tmp_path / "via-proxy"), ready=(SERVING_LINE,)
+        )
+        await schedules.create(
+            jobschedule("tick", "@every 1s", fake={"run-for": "10ms"}, successfulJobsHistoryLimit=2)
+        )
+
+        async def ran() -> bool:
+            return status(await schedules.get("tick")).get("runCount", 0) >= 5
+
+        await eventually(ran, within=30, what="five runs")
+
+        async def pruned() -> bool:  # the history limit read from the cache holds
+            done = [o for o in await jobs.list() if status(o).get("phase") == "Completed"]
+            return len(done) <= 2
+
+        await eventually(pruned, within=10, what="the history pruned to 2")
+        await asyncio.to_thread(op.stop)
+
+    lists = [
+        r
+        for r in proxy.requests
+        if r.startswith("GET ") and "/backgroundjobs?" in r and "watch=true" not in r
+    ]
+    print(f"{len(lists)} lists of BackgroundJobs: {lists}")
+    assert lists, "the informer's own list was not seen: the test proves nothing"
+    assert not [r for r in lists if "labelSelector" in r]  # none for one schedule's jobs

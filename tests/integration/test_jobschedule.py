@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubernetes_asyncio.client.api_client import ApiClient
 
 from tests.support.bgjobs import Jobs, Schedules, bgjob, jobschedule, status, wait_events
 from tests.support.operator import OperatorProcess
@@ -19,11 +18,6 @@ Run = Callable[..., OperatorProcess]
 
 
 pytestmark = pytest.mark.usefixtures("fake_pods")
-
-
-@pytest.fixture
-def schedules(api: ApiClient, namespace: str) -> Schedules:
-    return Schedules(api, namespace)
 
 
 async def children(jobs: Jobs, schedule: str) -> list[dict[str, Any]]:

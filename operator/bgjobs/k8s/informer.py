@@ -62,6 +62,7 @@ class Informer:
         self.handle = handle
         self.page = page
         self.version: str | None = None  # where the watch resumes; None: list first
+        self.listed = False  # one whole list handed over since the start
         self.known: set[Key] = set()
         where = f"namespace {namespace}" if namespace else "all namespaces"
         self.where = f"{plural} in {where}"
@@ -110,6 +111,7 @@ class Informer:
             await self.handle("GONE", {"metadata": {"namespace": namespace, "name": name}})
         self.known = seen
         self.version = version
+        self.listed = True
 
     async def _watch(self, ok: Callable[[], None]) -> None:
         custom = self.kube.custom

@@ -45,7 +45,7 @@ from bgjobs.runtime.registry_source import (
 )
 from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
-from bgjobs.runtime.schedules import ScheduleReconciler, Timers
+from bgjobs.runtime.schedules import Children, ScheduleReconciler, Timers
 from bgjobs.runtime.slim import Summary, expand, keep_bgjob
 from bgjobs.runtime.workqueue import GONE, Key, WorkQueue
 from bgjobs.settings import Settings
@@ -122,6 +122,7 @@ class Runtime:
     health_server: web.AppRunner | None = None
     working: bool = False  # this replica dispatches (leads, or runs alone)
     admitting: set[asyncio.Task[None]] = field(default_factory=set)
+    children: Children | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -219,9 +220,12 @@ class Runtime:
         )
         rt._count_cached()
         scopes: list[str | None] = list(settings.namespaces) or [None]
-        for namespace in scopes:
-            informer = Informer(kube, PLURAL, namespace, rt.on_bgjob)
-            rt._spawn(rt.tasks, f"watch-{namespace}" if namespace else "watch", informer.run)
+        informers = [Informer(kube, PLURAL, namespace, rt.on_bgjob) for namespace in scopes]
+        for informer in informers:
+            where = f"watch-{informer.namespace}" if informer.namespace else "watch"
+            rt._spawn(rt.tasks, where, informer.run)
+        rt.children = Children(work, lambda: all(i.listed for i in informers))
+        schedule_reconciler.children = rt.children
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
@@ -290,6 +294,8 @@ class Runtime:
             task.add_done_callback(self.admitting.discard)
         gone = kind in ("DELETED", "GONE")
         self.work.add(key, GONE if gone else obj, seen_at=seen_at)
+        if self.children is not None:
+            self.children.seen(kind, obj)
         for ref in obj["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
                 self.schedules.add((key[0], ref["name"]))

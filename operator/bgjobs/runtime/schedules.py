@@ -30,7 +30,7 @@ from bgjobs.manifests.scheduled_job import (
 )
 from bgjobs.models.backgroundjob import PLURAL as BGJ_PLURAL
 from bgjobs.models.common import Condition
-from bgjobs.models.jobschedule import PLURAL, ActiveJob, JobScheduleSpec, JobScheduleStatus
+from bgjobs.models.jobschedule import KIND, PLURAL, ActiveJob, JobScheduleSpec, JobScheduleStatus
 from bgjobs.models.registry import format_errors
 from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
 
@@ -73,12 +73,57 @@ class Timers:
         self._handles.clear()
 
 
+class Children:
+    """Each JobSchedule's BackgroundJobs, from the operator's own cache of them
+    (kept current by their watch): no LIST per schedule event.
+
+    Until every watch of BackgroundJobs has listed once, :attr:`ready` is false
+    and the schedules list their children from the API server.
+    """
+
+    def __init__(self, jobs: WorkQueue, listed: Callable[[], bool]) -> None:
+        self.jobs = jobs
+        self._listed = listed
+        self._by_owner: dict[str, set[Key]] = {}
+
+    @property
+    def ready(self) -> bool:
+        return self._listed()
+
+    def seen(self, kind: str, obj: dict[str, Any]) -> None:
+        """A BackgroundJob event (:meth:`Runtime.on_bgjob`): index it under its schedule."""
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") != KIND or not ref.get("uid"):
+                continue
+            if kind in ("DELETED", "GONE"):
+                keys = self._by_owner.get(ref["uid"])
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._by_owner[ref["uid"]]
+            else:
+                self._by_owner.setdefault(ref["uid"], set()).add(key)
+
+    def created(self, obj: dict[str, Any]) -> None:
+        """A child just created: known at once, before its watch event comes."""
+        meta = obj["metadata"]
+        self.jobs.remember((meta["namespace"], meta["name"]), obj)
+        self.seen("ADDED", obj)
+
+    def of(self, uid: str) -> list[dict[str, Any]]:
+        bodies = (self.jobs.cached(key) for key in sorted(self._by_owner.get(uid, ())))
+        return [b for b in bodies if isinstance(b, dict)]
+
+
 class ScheduleReconciler:
     def __init__(self, kube: Kube, clock: Callable[[], datetime]) -> None:
         self.kube = kube
         self.clock = clock
         self.work: WorkQueue | None = None
         self.timers: Timers | None = None
+        self.children: Children | None = None
 
     async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
         namespace, name = key
@@ -115,13 +160,18 @@ class ScheduleReconciler:
             await self._write(body, old_raw, new, ("False", "InvalidSchedule", message), now)
             return
 
-        children = [
-            c
-            for c in await self.kube.list_custom(
-                BGJ_PLURAL, namespace, f"{LABEL_SCHEDULE}={name[:63].rstrip('-.')}"
-            )
-            if any(r.get("uid") == meta["uid"] for r in c["metadata"].get("ownerReferences") or [])
-        ]
+        if self.children is not None and self.children.ready:
+            children = self.children.of(meta["uid"])
+        else:
+            children = [
+                c
+                for c in await self.kube.list_custom(
+                    BGJ_PLURAL, namespace, f"{LABEL_SCHEDULE}={name[:63].rstrip('-.')}"
+                )
+                if any(
+                    r.get("uid") == meta["uid"] for r in c["metadata"].get("ownerReferences") or []
+                )
+            ]
         active = sorted(
             c["metadata"]["name"]
             for c in children
@@ -243,7 +293,9 @@ class ScheduleReconciler:
             name=job_name,
             scheduled_time=scheduled_time,
         )
-        _, created = await self.kube.create_custom(BGJ_PLURAL, manifest)
+        obj, created = await self.kube.create_custom(BGJ_PLURAL, manifest)
+        if obj is not None and self.children is not None:
+            self.children.created(obj)
         if created:
             lag = max(0.0, (self.clock() - scheduled_time).total_seconds())
             if why == "slot":
