@@ -32,6 +32,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from tests.conftest import release_attempt_jobs
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import BUSYBOX_IMAGE, ensure_cluster, ensure_real_cluster, kubectl
 from tests.support.fake_pods import batch_job, fake_outcome
@@ -250,7 +251,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 bg = await run_bgjobs(api, ns_bg, args)
             finally:
                 op.stop()
-        # The plain run starts on an empty node, as the first one did.
+        # The plain run starts on an empty node, as the first one did. (The
+        # operator may have stopped before it released the last Jobs.)
+        await release_attempt_jobs(api, ns_bg)
         await delete_namespace(api, ns_bg)
         print(f"[bench] {args.count} plain batch/v1 Jobs...", flush=True)
         plain = await run_plain(api, ns_plain, args)
