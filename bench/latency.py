@@ -28,7 +28,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,40 @@ async def burst(side: Side, count: int) -> tuple[int, float]:
     return overtook, started - created
 
 
+@contextlib.asynccontextmanager
+async def side_on(
+    api: ApiClient, label: str, doc: dict[str, Any] | None, env: dict[str, str]
+) -> AsyncIterator[tuple[Side, int | None]]:
+    """A fresh namespace, watched; with ``doc`` (a registry) a fresh operator
+    for it: (the side, the operator's pid). Everything is removed afterwards."""
+    ns = await namespace(api, f"bench-{label}")
+    side = Side(label, api, ns, doc is not None)
+    follower = asyncio.create_task(side.watcher.run(api, ns))
+    try:
+        with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
+            op = OperatorProcess(
+                namespace=ns,
+                redis_url=redis.url,
+                prefix="bench:",
+                workdir=Path(tmp),
+                kubeconfig=Path(os.environ["KUBECONFIG"]),
+                env=env,
+            )
+            if doc is not None:
+                op.write_registry(doc)
+                await asyncio.to_thread(op.start, 60)
+            try:
+                yield side, op.proc.pid if op.proc else None
+            finally:
+                op.stop()
+    finally:
+        follower.cancel()
+        # The bench follows the Jobs: the operator may stop before it released
+        # the last ones (their outcome finalizer).
+        await release_attempt_jobs(api, ns)
+        await delete_namespace(api, ns, within=1800)
+
+
 async def main_async(args: argparse.Namespace) -> None:
     cluster = ensure_cluster()
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
@@ -217,67 +251,25 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[str, dict[str, Any]] = {}
     env = {"PYTHONPATH": args.operator_path} if args.operator_path else {}
     async with ApiClient(cfg) as api:
-        for label, is_bg in (("bgjobs", True), ("plain", False)):
-            ns = await namespace(api, f"bench-{label}")
-            side = Side(label, api, ns, is_bg)
-            follower = asyncio.create_task(side.watcher.run(api, ns))
-            with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-                op = OperatorProcess(
-                    namespace=ns,
-                    redis_url=redis.url,
-                    prefix="bench:",
-                    workdir=Path(tmp),
-                    kubeconfig=cluster.kubeconfig,
-                    env=env,
-                )
-                pids = dict(plane)
-                if is_bg:
-                    op.write_registry(registry({"work": {}}))
-                    await asyncio.to_thread(op.start, 60)
-                    assert op.proc is not None
-                    pids["operator"] = op.proc.pid
-                try:
-                    out: dict[str, Any] = {}
-                    print(f"[bench] {label}: idle, {args.idle} one at a time", flush=True)
-                    out["idle"] = await idle(side, args.idle)
-                    print(f"[bench] {label} idle: {out['idle']}", flush=True)
-                    for rate in rates:
-                        print(f"[bench] {label}: {rate:g} jobs/s for {args.window:g}s", flush=True)
-                        out[rate] = await sustained(side, rate, args.window, pids)
-                        print(f"[bench] {label} {rate:g}/s: {out[rate]}", flush=True)
-                    results[label] = out
-                finally:
-                    follower.cancel()
-                    op.stop()
-            # The bench follows the Jobs: the operator may stop before it
-            # released the last ones (their outcome finalizer).
-            await release_attempt_jobs(api, ns)
-            await delete_namespace(api, ns, within=1800)
+        for label, doc in (("bgjobs", registry({"work": {}})), ("plain", None)):
+            async with side_on(api, label, doc, env) as (side, pid):
+                pids = dict(plane) | ({"operator": pid} if pid else {})
+                out: dict[str, Any] = {}
+                print(f"[bench] {label}: idle, {args.idle} one at a time", flush=True)
+                out["idle"] = await idle(side, args.idle)
+                print(f"[bench] {label} idle: {out['idle']}", flush=True)
+                for rate in rates:
+                    print(f"[bench] {label}: {rate:g} jobs/s for {args.window:g}s", flush=True)
+                    out[rate] = await sustained(side, rate, args.window, pids)
+                    print(f"[bench] {label} {rate:g}/s: {out[rate]}", flush=True)
+                results[label] = out
         if args.burst:
-            ns = await namespace(api, "bench-burst")
-            side = Side("burst", api, ns, True)
-            follower = asyncio.create_task(side.watcher.run(api, ns))
-            with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-                op = OperatorProcess(
-                    namespace=ns,
-                    redis_url=redis.url,
-                    prefix="bench:",
-                    workdir=Path(tmp),
-                    kubeconfig=cluster.kubeconfig,
-                    env=env,
-                )
-                op.write_registry(registry({"work": {}}, maxConcurrentJobs=5))
-                await asyncio.to_thread(op.start, 60)
-                try:
-                    print(f"[bench] burst: {args.burst} Low, then one Urgent (cap 5)", flush=True)
-                    overtook, wait = await burst(side, args.burst)
-                    results["burst"] = {"overtook": overtook, "wait": wait}
-                    print(f"[bench] burst: {results['burst']}", flush=True)
-                finally:
-                    follower.cancel()
-                    op.stop()
-            await release_attempt_jobs(api, ns)
-            await delete_namespace(api, ns, within=1800)
+            capped = registry({"work": {}}, maxConcurrentJobs=5)
+            async with side_on(api, "burst", capped, env) as (side, _):
+                print(f"[bench] burst: {args.burst} Low, then one Urgent (cap 5)", flush=True)
+                overtook, wait = await burst(side, args.burst)
+                results["burst"] = {"overtook": overtook, "wait": wait}
+                print(f"[bench] burst: {results['burst']}", flush=True)
     report(results, rates)
 
 

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from bgjobs.k8s import Kube
 from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER
 from tests.support.bgjobs import Jobs, Schedules, registry
 from tests.support.cluster import Cluster, ensure_cluster, kubectl
@@ -196,6 +197,14 @@ def jobs(api: ApiClient, namespace: str) -> Jobs:
 @pytest.fixture
 def schedules(api: ApiClient, namespace: str) -> Schedules:
     return Schedules(api, namespace)
+
+
+@pytest.fixture
+async def kube(cluster: Cluster) -> AsyncIterator[Kube]:
+    """The operator's own API client, connected to the test cluster."""
+    k = await Kube.connect(str(cluster.kubeconfig))
+    yield k
+    await k.close()
 
 
 @pytest.fixture

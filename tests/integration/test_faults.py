@@ -406,13 +406,6 @@ async def _true(value: bool) -> bool:
     return value
 
 
-@pytest.fixture
-async def kube(cluster: Cluster) -> AsyncIterator[Kube]:
-    k = await Kube.connect(str(cluster.kubeconfig))
-    yield k
-    await k.close()
-
-
 async def test_clock_skew_does_not_move_leadership(kube: Kube, namespace: str) -> None:
     """The leader's clock is 20 s behind: its renewTime looks stale, yet a standby
     waits for the Lease to stop changing, as observed on its own clock."""

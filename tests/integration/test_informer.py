@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube
 from bgjobs.k8s.informer import Informer
 from tests.support.bgjobs import Jobs, bgjob
-from tests.support.cluster import Cluster
 from tests.support.poll import eventually
-
-
-@pytest.fixture
-async def kube(cluster: Cluster) -> AsyncIterator[Kube]:
-    k = await Kube.connect(str(cluster.kubeconfig))
-    yield k
-    await k.close()
 
 
 async def delete(jobs: Jobs, name: str) -> None:
