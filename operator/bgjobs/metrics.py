@@ -46,8 +46,9 @@ LEADING = Gauge(
 )
 CACHED = Gauge(
     "bgjobs_cached_objects",
-    "Objects held in memory between reconciles, by cache and form: whole (live "
-    "objects, without managedFields) or summary (a finished job, a few fields)",
+    "Objects held in memory between reconciles, by cache and form: whole (a live "
+    "object, without managedFields) or summary (a finished BackgroundJob, or an attempt "
+    "Job whose outcome is still to be recorded: the few fields read)",
     ["cache", "form"],
 )
 REPAIRS = Counter(

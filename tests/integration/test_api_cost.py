@@ -142,7 +142,7 @@ async def test_finished_jobs_are_held_as_summaries(run_operator: Run, jobs: Jobs
     # The live job is kept whole; every attempt's outcome is recorded, so no
     # attempt Job is held either.
     assert cached("backgroundjobs", "whole") == 1
-    assert cached("attempt_jobs", "whole") == 0
+    assert cached("attempt_jobs", "summary") == 0
 
 
 async def test_phase_labels_follow_every_transition_when_asked_for(

@@ -259,7 +259,7 @@ class Runtime:
         cached.labels("backgroundjobs", "summary").set_function(count(self.work, True))
         cached.labels("jobschedules", "whole").set_function(count(self.schedules, False))
         attempts = self.reconciler.attempt_jobs
-        cached.labels("attempt_jobs", "whole").set_function(lambda: len(attempts))
+        cached.labels("attempt_jobs", "summary").set_function(lambda: len(attempts))
 
     def _spawn(
         self,
