@@ -20,7 +20,8 @@ def leading(op: OperatorProcess) -> bool:
 
 
 def dispatched_by(op: OperatorProcess) -> set[str]:
-    return set(re.findall(r"/([\w-]+): Pending/\w+ -> Running/Dispatched", op.log()))
+    # From Pending, or straight from no status when a slot was free at once.
+    return set(re.findall(r"/([\w-]+): (?:Pending/\w+|-/-) -> Running/Dispatched", op.log()))
 
 
 async def test_one_replica_leads_and_a_standby_takes_over(
