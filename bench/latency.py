@@ -251,7 +251,8 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[str, dict[str, Any]] = {}
     env = {"PYTHONPATH": args.operator_path} if args.operator_path else {}
     async with ApiClient(cfg) as api:
-        for label, doc in (("bgjobs", registry({"work": {}})), ("plain", None)):
+        unlimited = registry({"work": {}}, maxConcurrentJobs=0)  # as plain Jobs are
+        for label, doc in (("bgjobs", unlimited), ("plain", None)):
             async with side_on(api, label, doc, env) as (side, pid):
                 pids = dict(plane) | ({"operator": pid} if pid else {})
                 out: dict[str, Any] = {}
