@@ -184,6 +184,12 @@ async def run_plain(api: ApiClient, ns: str, args: argparse.Namespace) -> Run:
     return Run(time.monotonic() - t0, created_at, tracker)
 
 
+async def apply_crds() -> None:
+    """The CRDs of this checkout, on the cluster (a fresh one has none)."""
+    apply = [kubectl(), "apply", "--server-side", "-f", "crds"]
+    await asyncio.to_thread(subprocess.run, apply, check=True, capture_output=True)
+
+
 async def namespace(api: ApiClient, prefix: str) -> str:
     core = client.CoreV1Api(api)
     name = f"{prefix}-{secrets.token_hex(3)}"
@@ -218,8 +224,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"bench: bgjobs is installed in this cluster ({', '.join(others)}); "
                 "uninstall it first (e.g. BGJOBS_NODES=real hack/system.sh down)"
             )
-        apply = [kubectl(), "apply", "--server-side", "-f", "crds"]
-        await asyncio.to_thread(subprocess.run, apply, check=True, capture_output=True)
+        await apply_crds()
         ns_bg = await namespace(api, "bench-bgjobs")
         ns_plain = await namespace(api, "bench-plain")
         with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:

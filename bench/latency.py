@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from bench.dispatch import delete_namespace, gather_limited, namespace, pct
+from bench.dispatch import apply_crds, delete_namespace, gather_limited, namespace, pct
 from tests.conftest import release_attempt_jobs
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import ensure_cluster
@@ -243,6 +243,7 @@ async def side_on(
 async def main_async(args: argparse.Namespace) -> None:
     cluster = ensure_cluster()
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    await apply_crds()
     cfg = client.Configuration()
     await config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
     cfg.connection_pool_maxsize = 64
