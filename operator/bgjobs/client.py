@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube, KubeError
 from bgjobs.k8s import NotFound as _KubeNotFound
-from bgjobs.logic.durations import format_duration
 from bgjobs.models.backgroundjob import KIND, PLURAL, RETRY_ANNOTATION
 from bgjobs.models.common import Phase, Priority
+from bgjobs.models.durations import format_duration
 
 T = TypeVar("T")
 FINISHED = ("Completed", "Failed", "Cancelled")

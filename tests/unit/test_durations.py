@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from bgjobs.logic.durations import DurationError, format_duration, parse_duration
+from bgjobs.models.durations import DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from bgjobs.logic.durations import DurationError, parse_duration
+from bgjobs.models.durations import DurationError, parse_duration
 
 MACROS = {
     "@yearly": "0 0 1 1 *",

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bgjobs.logic.durations import parse_duration
 from bgjobs.models.backgroundjob import BackgroundJobSpec
 from bgjobs.models.common import Priority
+from bgjobs.models.durations import parse_duration
 from bgjobs.models.registry import DEFAULT_RETRY, DEFAULT_TIMEOUT, Registry, format_errors
 
 

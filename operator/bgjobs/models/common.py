@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from bgjobs.logic.durations import PATTERN as DURATION_PATTERN
-from bgjobs.logic.durations import parse_duration
+from bgjobs.models.durations import PATTERN as DURATION_PATTERN
+from bgjobs.models.durations import parse_duration
 
 
 def _check_duration(value: str) -> str:

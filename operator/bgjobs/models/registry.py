@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from bgjobs.logic.durations import parse_duration
 from bgjobs.models.backgroundjob import RetryPolicy
 from bgjobs.models.common import TYPE_PATTERN, CamelModel, Duration, Priority
+from bgjobs.models.durations import parse_duration
 
 DEFAULT_TIMEOUT = "10m"
 DEFAULT_RETRY = RetryPolicy(max_retries=3, initial_delay="30s", max_delay="10m", backoff_factor=2.0)

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from bgjobs import API_GROUP, metrics
 from bgjobs.k8s import Conflict, Kube, KubeError
 from bgjobs.logic import lifecycle as lc
-from bgjobs.logic.durations import parse_duration
 from bgjobs.logic.naming import attempt_job_name, queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
@@ -32,6 +31,7 @@ from bgjobs.models.backgroundjob import (
     BackgroundJobStatus,
 )
 from bgjobs.models.common import Phase, Priority
+from bgjobs.models.durations import parse_duration
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
