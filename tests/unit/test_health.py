@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -122,10 +121,10 @@ def test_the_fault_hook_fires_the_given_number_of_times() -> None:
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (ApiException(status=0, reason="connection refused"), True),
-        (ApiException(status=503), True),
-        (ApiException(status=429), True),
-        (ApiException(status=403), False),  # a refusal: waiting does not cure it
+        (KubeError("GET /version: connection refused", 0), True),
+        (KubeError("list: unavailable", 503), True),
+        (KubeError("list: too many requests", 429), True),
+        (KubeError("list: forbidden", 403), False),  # a refusal: waiting does not cure it
         (KubeError("no usable kubeconfig"), False),
         (RedisConnectionError("gone"), True),
         (ResponseError("ERR Error running script"), False),  # a bug in a script
@@ -141,7 +140,7 @@ def test_a_transient_failure_is_counted_but_never_fails_liveness() -> None:
     clock = Clock()
     health = Health(unhealthy_after=1, clock=clock)
     before = errors("t-outage")
-    health.failed("t-outage", ApiException(status=0, reason="reset"))
+    health.failed("t-outage", KubeError("GET /version: reset", 0))
     clock.now += 3600
     assert errors("t-outage") - before == 1
     assert health.live()[0]

@@ -2,14 +2,13 @@
 
 Objects come back as the API server's JSON (camelCase keys), so the pure
 logic reads them exactly as ``kubectl get -o json`` shows them. API errors
-are wrapped in a small vocabulary: :class:`NotFound`, :class:`Conflict`,
-:class:`KubeError` (with the server's message).
+are the project's own (:mod:`bgjobs.k8s.errors`): :class:`NotFound`,
+:class:`Conflict`, :class:`KubeError` (with the server's message).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -20,12 +19,13 @@ from typing import Any
 
 import aiohttp
 import yaml
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTClientObject
 
 from bgjobs import API_GROUP, API_VERSION
+from bgjobs.k8s.errors import Conflict, KubeError, NotFound, api_errors, error_for
 from bgjobs.k8s.events import EventSeries, Series, SeriesKey
 from bgjobs.models.backgroundjob import PLURAL
 
@@ -40,30 +40,6 @@ MERGE = "application/merge-patch+json"
 WATCH_READ_TIMEOUT = 360.0
 
 
-class KubeError(Exception):
-    """An API call failed; ``status`` is the HTTP status, the message the server's."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class NotFound(KubeError):
-    pass
-
-
-class Conflict(KubeError):
-    pass
-
-
-def _wrap(exc: ApiException, what: str) -> KubeError:
-    message = exc.reason or ""
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        message = json.loads(exc.body or b"").get("message", message)
-    kind = {404: NotFound, 409: Conflict}.get(exc.status or 0, KubeError)
-    return kind(f"{what}: {message}", exc.status)
-
-
 def _in_cluster() -> bool:
     return os.path.exists(SA_TOKEN)
 
@@ -75,7 +51,8 @@ class TimedRESTClient(RESTClientObject):
     would hang a reconcile, a Lease renewal or the start-up LIST. Here a
     request that names no timeout gets ``timeout`` seconds (a watch: a read
     timeout past the server's own end of the watch), and a connection that
-    fails or times out raises :class:`ApiException` with status 0, so every
+    fails or times out raises :class:`ApiException` with status 0, which
+    :func:`api_errors` turns into a :class:`KubeError` with status 0: every
     caller handles it as it handles a refused request.
     """
 
@@ -145,11 +122,7 @@ async def _body(response: Any, what: str) -> bytes:
         response.release()
     status = getattr(response, "status", 200)
     if not 200 <= status < 300:
-        message = data.decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            message = json.loads(data).get("message", message)
-        kind = {404: NotFound, 409: Conflict}.get(status, KubeError)
-        raise kind(f"{what}: {message}", status)
+        raise error_for(status, data, data.decode(errors="replace"), what)
     return data
 
 
@@ -225,15 +198,14 @@ class Kube:
         delay = 0.5
         while True:
             try:
-                await client.VersionApi(self.api).get_code()
+                with api_errors("ask the API server its version"):
+                    await client.VersionApi(self.api).get_code()
                 return
-            except ApiException as exc:
+            except KubeError as exc:
                 if exc.status not in (0, 429) and (exc.status or 0) < 500:
-                    raise _wrap(exc, "ask the API server its version") from exc
+                    raise
                 log.warning(
-                    "the API server does not answer (%s); trying again in %.1fs",
-                    exc.reason or exc.status,
-                    delay,
+                    "the API server does not answer (%s); trying again in %.1fs", exc, delay
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
@@ -283,27 +255,25 @@ class Kube:
             preconditions=client.V1Preconditions(uid=uid) if uid else None,
         )
         try:
-            await self.custom.delete_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, name, body=body
-            )
+            with api_errors(f"delete BackgroundJob {namespace}/{name}"):
+                await self.custom.delete_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, PLURAL, name, body=body
+                )
             return True
-        except ApiException as exc:
-            if exc.status in (404, 409):
-                return False
-            raise _wrap(exc, f"delete BackgroundJob {namespace}/{name}") from exc
+        except (NotFound, Conflict):  # gone, or another object of that name now
+            return False
 
     # Any bgjobs.io kind ----------------------------------------------------------
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, plural, name
-            )
+            with api_errors(f"get {plural} {namespace}/{name}"):
+                obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, name
+                )
             return obj
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _wrap(exc, f"get {plural} {namespace}/{name}") from exc
+        except NotFound:
+            return None
 
     async def list_custom(
         self, plural: str, namespace: str, label_selector: str | None = None
@@ -332,7 +302,7 @@ class Kube:
             kwargs["limit"] = limit
         if continue_token:
             kwargs["_continue"] = continue_token
-        try:
+        with api_errors(f"list {plural}"):
             if namespace is None:
                 page = await self.custom.list_cluster_custom_object(
                     API_GROUP, API_VERSION, plural, **kwargs
@@ -341,8 +311,6 @@ class Kube:
                 page = await self.custom.list_namespaced_custom_object(
                     API_GROUP, API_VERSION, namespace, plural, **kwargs
                 )
-        except ApiException as exc:
-            raise _wrap(exc, f"list {plural}") from exc
         out: dict[str, Any] = page
         return out
 
@@ -352,14 +320,13 @@ class Kube:
         """Create; (object, True), or (None, False) when the name exists already."""
         ns = body["metadata"]["namespace"]
         try:
-            obj: dict[str, Any] = await self.custom.create_namespaced_custom_object(
-                API_GROUP, API_VERSION, ns, plural, body
-            )
+            with api_errors(f"create {plural} {ns}/{body['metadata']['name']}"):
+                obj: dict[str, Any] = await self.custom.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, ns, plural, body
+                )
             return obj, True
-        except ApiException as exc:
-            if exc.status == 409:
-                return None, False
-            raise _wrap(exc, f"create {plural} {ns}/{body['metadata']['name']}") from exc
+        except Conflict:
+            return None, False
 
     async def patch_custom(
         self,
@@ -375,7 +342,7 @@ class Kube:
             if status
             else self.custom.patch_namespaced_custom_object
         )
-        try:
+        with api_errors(f"patch {plural} {namespace}/{name}"):
             obj: dict[str, Any] = await call(
                 API_GROUP,
                 API_VERSION,
@@ -385,25 +352,22 @@ class Kube:
                 patch,
                 _content_type=MERGE,  # type: ignore[call-arg]
             )
-            return obj
-        except ApiException as exc:
-            raise _wrap(exc, f"patch {plural} {namespace}/{name}") from exc
+        return obj
 
     async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
         try:
-            await self.custom.delete_namespaced_custom_object(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                plural,
-                name,
-                body=client.V1DeleteOptions(propagation_policy="Background"),
-            )
+            with api_errors(f"delete {plural} {namespace}/{name}"):
+                await self.custom.delete_namespaced_custom_object(
+                    API_GROUP,
+                    API_VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    body=client.V1DeleteOptions(propagation_policy="Background"),
+                )
             return True
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise _wrap(exc, f"delete {plural} {namespace}/{name}") from exc
+        except NotFound:
+            return False
 
     # batch/v1 Jobs and pods -------------------------------------------------
 
@@ -411,16 +375,15 @@ class Kube:
         """Create the Job; (job, created). An existing Job of that name is returned as is."""
         ns = manifest["metadata"]["namespace"]
         name = manifest["metadata"]["name"]
+        what = f"create Job {ns}/{name}"
         try:
-            resp = await self.batch.create_namespaced_job(
-                ns,
-                manifest,  # type: ignore[arg-type]  # a dict is sent as is
-                _preload_content=False,
-            )
-            return await _json(resp, f"create Job {ns}/{name}"), True
-        except ApiException as exc:
-            if exc.status != 409:
-                raise _wrap(exc, f"create Job {ns}/{name}") from exc
+            with api_errors(what):
+                resp = await self.batch.create_namespaced_job(
+                    ns,
+                    manifest,  # type: ignore[arg-type]  # a dict is sent as is
+                    _preload_content=False,
+                )
+            return await _json(resp, what), True
         except Conflict:
             pass
         existing = await self.get_job(ns, name)
@@ -429,102 +392,104 @@ class Kube:
         return existing, False
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        what = f"get Job {namespace}/{name}"
         try:
-            resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
-            job: dict[str, Any] = await _json(resp, f"get Job {namespace}/{name}")
+            with api_errors(what):
+                resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
+            job: dict[str, Any] = await _json(resp, what)
             return job
         except NotFound:
             return None
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _wrap(exc, f"get Job {namespace}/{name}") from exc
 
     async def delete_job(self, namespace: str, name: str) -> bool:
+        what = f"delete Job {namespace}/{name}"
         try:
-            resp = await self.batch.delete_namespaced_job(
-                name, namespace, propagation_policy="Background", _preload_content=False
-            )
-            await _body(resp, f"delete Job {namespace}/{name}")
+            with api_errors(what):
+                resp = await self.batch.delete_namespaced_job(
+                    name, namespace, propagation_policy="Background", _preload_content=False
+                )
+            await _body(resp, what)
             return True
         except NotFound:
             return False
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise _wrap(exc, f"delete Job {namespace}/{name}") from exc
 
     async def remove_finalizer(self, namespace: str, job_name: str, finalizer: str) -> None:
         """Take ``finalizer`` off a Job (others stay); a Job already gone is fine."""
         patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        what = f"release Job {namespace}/{job_name}"
         try:
-            resp = await self.batch.patch_namespaced_job(
-                job_name,
-                namespace,
-                patch,
-                _content_type="application/strategic-merge-patch+json",  # type: ignore[call-arg]
-                _preload_content=False,
-            )
-            await _body(resp, f"release Job {namespace}/{job_name}")
+            with api_errors(what):
+                resp = await self.batch.patch_namespaced_job(
+                    job_name,
+                    namespace,
+                    patch,
+                    _content_type="application/strategic-merge-patch+json",  # type: ignore[call-arg]
+                    _preload_content=False,
+                )
+            await _body(resp, what)
         except NotFound:
             return
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise _wrap(exc, f"release Job {namespace}/{job_name}") from exc
 
     async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
-        try:
+        what = f"list pods of Job {namespace}/{job_name}"
+        with api_errors(what):
             resp = await self.core.list_namespaced_pod(
                 namespace,
                 label_selector=f"batch.kubernetes.io/job-name={job_name}",
                 _preload_content=False,
             )
-            pods: list[dict[str, Any]] = (
-                await _json(resp, f"list pods of Job {namespace}/{job_name}")
-            ).get("items", [])
-            return pods
-        except ApiException as exc:
-            raise _wrap(exc, f"list pods of Job {namespace}/{job_name}") from exc
+        pods: list[dict[str, Any]] = (await _json(resp, what)).get("items", [])
+        return pods
 
     async def pod_log(self, namespace: str, pod: str, *, tail: int | None = None) -> str:
         kwargs: dict[str, Any] = {"_preload_content": False}
         if tail:
             kwargs["tail_lines"] = tail
-        try:
+        what = f"logs of pod {namespace}/{pod}"
+        with api_errors(what):
             resp: Any = await self.core.read_namespaced_pod_log(pod, namespace, **kwargs)
-            return (await _body(resp, f"logs of pod {namespace}/{pod}")).decode(errors="replace")
-        except ApiException as exc:
-            raise _wrap(exc, f"logs of pod {namespace}/{pod}") from exc
+        return (await _body(resp, what)).decode(errors="replace")
 
     async def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """Events about the object ``name``, oldest first."""
-        try:
+        what = f"events of {namespace}/{name}"
+        with api_errors(what):
             resp = await self.core.list_namespaced_event(
                 namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
             )
-            items: list[dict[str, Any]] = (await _json(resp, f"events of {namespace}/{name}")).get(
-                "items", []
-            )
-        except ApiException as exc:
-            raise _wrap(exc, f"events of {namespace}/{name}") from exc
+        items: list[dict[str, Any]] = (await _json(resp, what)).get("items", [])
         return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
     # ConfigMaps and Events --------------------------------------------------
 
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        what = f"get ConfigMap {namespace}/{name}"
         try:
-            resp = await self.core.read_namespaced_config_map(
-                name, namespace, _preload_content=False
-            )
-            cm: dict[str, Any] = await _json(resp, f"get ConfigMap {namespace}/{name}")
+            with api_errors(what):
+                resp = await self.core.read_namespaced_config_map(
+                    name, namespace, _preload_content=False
+                )
+            cm: dict[str, Any] = await _json(resp, what)
             return cm
         except NotFound:
             return None
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _wrap(exc, f"get ConfigMap {namespace}/{name}") from exc
+
+    async def watch_configmap(
+        self, namespace: str, name: str, resource_version: str | None, seconds: int
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """The ConfigMap after each change (None once deleted), from
+        ``resource_version`` until the server ends the watch (after ``seconds``)."""
+        async with watch.Watch() as w:
+            events = w.stream(
+                self.core.list_namespaced_config_map,
+                namespace,
+                field_selector=f"metadata.name={name}",
+                resource_version=resource_version,
+                timeout_seconds=seconds,
+            )
+            with api_errors(f"watch ConfigMap {namespace}/{name}"):
+                async for event in events:
+                    yield None if event["type"] == "DELETED" else event["raw_object"]
 
     def emit(
         self,
@@ -608,16 +573,18 @@ class Kube:
         """Raise an Event's count (and refresh its message); False if it is gone."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {"count": count, "lastTimestamp": now, "message": message[:1024]}
+        what = f"count event {name}"
         try:
-            resp = await self.core.patch_namespaced_event(
-                name,
-                namespace,
-                patch,
-                _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-                _preload_content=False,
-            )
-            await _body(resp, f"count event {name}")
-        except (ApiException, KubeError) as exc:
+            with api_errors(what):
+                resp = await self.core.patch_namespaced_event(
+                    name,
+                    namespace,
+                    patch,
+                    _content_type=MERGE,  # type: ignore[call-arg]
+                    _preload_content=False,
+                )
+            await _body(resp, what)
+        except KubeError as exc:
             if exc.status in (403, 404, 422):  # gone, or may not be patched: post it anew
                 return False
             log.warning("could not count event %s: %s", name, exc)
@@ -654,14 +621,16 @@ class Kube:
             "lastTimestamp": now,
             "count": count,
         }
+        what = f"record event {reason}"
         try:
-            resp = await self.core.create_namespaced_event(
-                meta.get("namespace"),
-                event,  # type: ignore[arg-type]  # a dict is sent as is
-                _preload_content=False,
-            )
-            created = await _json(resp, f"record event {reason}")
-        except (ApiException, KubeError) as exc:
+            with api_errors(what):
+                resp = await self.core.create_namespaced_event(
+                    meta.get("namespace"),
+                    event,  # type: ignore[arg-type]  # a dict is sent as is
+                    _preload_content=False,
+                )
+            created = await _json(resp, what)
+        except KubeError as exc:
             log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc)
             return None
         name: str | None = created.get("metadata", {}).get("name")

@@ -24,10 +24,10 @@ from sys import intern
 from typing import Any
 
 from kubernetes_asyncio import watch
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from bgjobs import API_GROUP, API_VERSION
-from bgjobs.k8s.client import Kube, KubeError
+from bgjobs.k8s.client import Kube
+from bgjobs.k8s.errors import Gone, api_errors
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ Handle = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 PAGE = 500
 WATCH_SECONDS = 270  # the server ends each watch after about this; it is resumed at once
-
-
-class Gone(Exception):
-    """The watch's resourceVersion is too old (410): list again."""
 
 
 class _RawWatch(watch.Watch):
@@ -90,8 +86,8 @@ class Informer:
                 page = await self.kube.list_custom_page(
                     self.plural, self.namespace, limit=self.page, continue_token=token
                 )
-            except KubeError as exc:
-                if exc.status != 410 or token is None:
+            except Gone:
+                if token is None:
                     raise
                 # The list's snapshot expired before its last page: start it again
                 # (what was handed over already is handed over again: harmless).
@@ -131,14 +127,10 @@ class Informer:
                 # Spread, so that the watches of several namespaces reconnect apart.
                 timeout_seconds=WATCH_SECONDS + random.randrange(30),
             )
-            try:
+            with api_errors(f"watch {self.where}"):
                 async for event in events:
                     await self._event(event)
                     ok()
-            except ApiException as exc:
-                if exc.status == 410:
-                    raise Gone() from exc
-                raise
 
     async def _event(self, event: dict[str, Any]) -> None:
         kind = event["type"]

@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+
+from bgjobs.k8s.errors import Conflict, KubeError, NotFound, api_errors
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +121,20 @@ class LeaderElector:
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or renew the Lease; True while this replica holds it.
 
-        Raises :class:`ApiException` when the API server cannot be asked
+        Raises :class:`KubeError` when the API server cannot be asked
         (status 0 for a connection failure or a timeout).
         """
         try:
-            lease = await self.coord.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            with api_errors(f"read {self.where}"):
+                lease = await self.coord.read_namespaced_lease(self.name, self.namespace)
+        except NotFound:
             now = self.clock()
             body = {"metadata": {"name": self.name}, "spec": self._spec(0, now)}
             try:
-                created = await self.coord.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
-            except ApiException as create_exc:
-                if create_exc.status == 409:
-                    return False
-                raise
+                with api_errors(f"create {self.where}"):
+                    created = await self.coord.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
+            except Conflict:
+                return False
             self._observe(created)
             return True
         self._observe(lease)
@@ -151,11 +150,14 @@ class LeaderElector:
             "spec": self._spec(transitions, acquired),
         }
         try:
-            replaced = await self.coord.replace_namespaced_lease(self.name, self.namespace, body)  # type: ignore[arg-type]
-        except ApiException as exc:
-            if exc.status == 409:  # someone else renewed or took it first
-                return False
-            raise
+            with api_errors(f"renew {self.where}"):
+                replaced = await self.coord.replace_namespaced_lease(
+                    self.name,
+                    self.namespace,
+                    body,  # type: ignore[arg-type]  # a dict is sent as is
+                )
+        except Conflict:  # someone else renewed or took it first
+            return False
         self._observe(replaced)
         return True
 
@@ -169,8 +171,8 @@ class LeaderElector:
         except TimeoutError:
             log.warning("%s: no answer within %.1fs", self.where, budget)
             return False
-        except ApiException as exc:
-            log.warning("%s: %s", self.where, exc.reason or exc.status)
+        except KubeError as exc:
+            log.warning("%s", exc)
             return False
         except Exception:
             log.exception("%s: unexpected failure", self.where)
@@ -220,10 +222,11 @@ class LeaderElector:
             return
         self.leading = False
         try:
-            lease = await asyncio.wait_for(
-                self.coord.read_namespaced_lease(self.name, self.namespace),
-                self.timing.renew_deadline,
-            )
+            with api_errors(f"read {self.where}"):
+                lease = await asyncio.wait_for(
+                    self.coord.read_namespaced_lease(self.name, self.namespace),
+                    self.timing.renew_deadline,
+                )
             if lease.spec.holder_identity != self.me:
                 return
             body = {
@@ -234,10 +237,11 @@ class LeaderElector:
                     "leaseTransitions": lease.spec.lease_transitions or 0,
                 },
             }
-            await asyncio.wait_for(
-                self.coord.replace_namespaced_lease(self.name, self.namespace, body),  # type: ignore[arg-type]
-                self.timing.renew_deadline,
-            )
+            with api_errors(f"release {self.where}"):
+                await asyncio.wait_for(
+                    self.coord.replace_namespaced_lease(self.name, self.namespace, body),  # type: ignore[arg-type]
+                    self.timing.renew_deadline,
+                )
             log.info("released %s", self.where)
-        except (ApiException, TimeoutError) as exc:
+        except (KubeError, TimeoutError) as exc:
             log.warning("releasing %s: %s", self.where, exc)

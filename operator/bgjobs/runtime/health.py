@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import ClientError, web
-from kubernetes_asyncio.client.exceptions import ApiException
 from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import (
     BusyLoadingError,
@@ -81,7 +80,7 @@ def transient(exc: BaseException) -> bool:
     """A fault of the API server or Redis that waiting out may cure."""
     if isinstance(exc, (*REDIS_TRANSIENT, ConnectionError, TimeoutError, ClientError)):
         return True
-    if isinstance(exc, (ApiException, KubeError)):
+    if isinstance(exc, KubeError):
         status = exc.status
         return status in (0, 429) or (isinstance(status, int) and status >= 500)
     return False

@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from kubernetes_asyncio import watch
-
 from bgjobs.k8s import Kube
 from bgjobs.models.registry import Registry, RegistryError, parse_registry
 
@@ -112,7 +110,7 @@ class ConfigMapRegistry(RegistrySource):
     async def load(self) -> str | None:
         """Read the ConfigMap once; returns its resourceVersion."""
         cm = await self.kube.get_configmap(self.namespace, self.name)
-        self._apply(((cm or {}).get("data") or {}).get(DATA_KEY) if cm else None, self.source)
+        self._apply(((cm or {}).get("data") or {}).get(DATA_KEY), self.source)
         rv: str | None = (cm or {}).get("metadata", {}).get("resourceVersion")
         return rv
 
@@ -120,18 +118,7 @@ class ConfigMapRegistry(RegistrySource):
         while True:
             rv = await self.load()
             ok()
-            async with watch.Watch() as w:
-                events = w.stream(
-                    self.kube.core.list_namespaced_config_map,
-                    self.namespace,
-                    field_selector=f"metadata.name={self.name}",
-                    resource_version=rv,
-                    timeout_seconds=WATCH_SECONDS,
-                )
-                async for event in events:
-                    obj = event["object"]
-                    if event["type"] == "DELETED":
-                        self._apply(None, self.source)
-                    else:
-                        self._apply((obj.data or {}).get(DATA_KEY), self.source)
-                    ok()
+            changes = self.kube.watch_configmap(self.namespace, self.name, rv, WATCH_SECONDS)
+            async for cm in changes:
+                self._apply(((cm or {}).get("data") or {}).get(DATA_KEY), self.source)
+                ok()
