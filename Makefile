@@ -25,7 +25,7 @@ export PATH := $(TOOLBIN):$(PATH)
 
 # Servers the tests start on loopback. The real node's packages (containerd,
 # runc, CNI plugins, ...) come from `hack/node.sh deps`, for NODES=real and the tests.
-APT_PACKAGES := redis-server redis-sentinel postgresql
+APT_PACKAGES := redis-server redis-sentinel postgresql shellcheck
 NODE_DEPS := $(if $(filter real,$(NODES)),hack/node.sh deps)
 
 .PHONY: help
@@ -33,7 +33,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install the Debian packages the tests need (Redis, PostgreSQL; NODES=real: the real node's too)
+deps: ## install the Debian packages the tests need (Redis, Sentinel, PostgreSQL, shellcheck; NODES=real: the real node's too)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "[deps] installing$$missing"; \
@@ -91,12 +91,14 @@ crds: venv ## regenerate crds/ and docs/reference/crds.md from the models
 docs-reference: crds ## same as crds
 
 .PHONY: lint
-lint: venv ## ruff (lint and format check) and mypy --strict
+lint: venv ## ruff (lint, format), mypy --strict, import layers (lint-imports), shellcheck
 	$(VENV)/bin/ruff check operator tests bench handler-images
 	$(VENV)/bin/ruff format --check operator tests bench handler-images
 	$(VENV)/bin/mypy
 	@for f in handler-images/*/handler.py; do \
 	  MYPYPATH=handler-images/sdk $(VENV)/bin/mypy --strict --no-error-summary $$f || exit 1; done
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+	shellcheck $$(git ls-files 'hack/*.sh' .ci/run)
 
 .PHONY: fmt
 fmt: venv ## format the code

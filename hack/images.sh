@@ -109,7 +109,7 @@ mkdir -p "$CTX/.wheels"
 [[ ${#reqs[@]} -gt 0 ]] || reqs=(--no-deps)
 # Rebuild the SDK wheel only when its sources changed: a fresh wheel has new
 # timestamps inside, which would defeat Docker's layer cache for every image.
-sdk_wheel="$(ls "$CTX"/.wheels/bgjobs_handler-*.whl 2>/dev/null | head -1 || true)"
+sdk_wheel="$(compgen -G "$CTX/.wheels/bgjobs_handler-*.whl" | head -1 || true)"
 if [[ -z "$sdk_wheel" ]] || [[ -n "$(find "$CTX/sdk" -newer "$sdk_wheel" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' | head -1)" ]]; then
   rm -f "$CTX"/.wheels/bgjobs_handler-*.whl
   "$PY" -m pip wheel -q --no-deps --wheel-dir "$CTX/.wheels" "$CTX/sdk"

@@ -85,7 +85,7 @@ kube_traces() {
   [[ -f "$LOCAL/machine.before" ]] && return 0  # ours: up ran, down has not
   {
     iptables-save 2>/dev/null | grep -oE '^:(KUBE|CNI)-[A-Z0-9-]+' | head -1 | tr -d :
-    ls /run/netns 2>/dev/null | grep '^cni-' | head -1
+    compgen -G '/run/netns/cni-*' | head -1 || true
     find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -name 'kubepods*' 2>/dev/null | head -1
   } | paste -sd ' ' -
 }
@@ -192,7 +192,7 @@ snapshot() {
   local key
   for key in "${SYSCTLS[@]}"; do echo "sysctl $key = $(sysctl -n "$key" 2>/dev/null)"; done
   find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -name 'kubepods*' 2>/dev/null | sed 's/^/cgroup /'
-  ls /run/netns 2>/dev/null | sed 's/^/netns /' || true
+  find /run/netns -mindepth 1 -maxdepth 1 -printf 'netns %f\n' 2>/dev/null || true
 }
 
 write_configs() {
@@ -355,7 +355,9 @@ up() {
 load() {
   (($#)) || die "load: name the images (e.g. bgjobs/operator:0.1.0)"
   ctr_ version >/dev/null 2>&1 || die "the node's containerd is not running (hack/node.sh up)"
-  command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker engine to take the images from"
+  if ! { command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then
+    die "no Docker engine to take the images from"
+  fi
   local t; t="$(now)"
   # One archive for all: the layers they share (the base) are written once.
   docker save "$@" | ctr_ images import - >/dev/null
@@ -369,7 +371,7 @@ delete_chains() {
     for table in filter nat mangle raw; do
       "$tool" -t "$table" -S >/dev/null 2>&1 || continue
       while read -r rule; do
-        [[ -n "$rule" ]] && eval "$tool -t $table ${rule/#-A/-D}" 2>/dev/null || true
+        if [[ -n "$rule" ]]; then eval "$tool -t $table ${rule/#-A/-D}" 2>/dev/null || true; fi
       done < <("$tool" -t "$table" -S | grep -E '^-A ' | grep -vE '^-A (KUBE|CNI)-' | grep -E -- '-j (KUBE|CNI)-')
       for chain in $("$tool" -t "$table" -S | awk '/^-N (KUBE|CNI)-/ {print $2}'); do
         "$tool" -t "$table" -F "$chain" 2>/dev/null || true
@@ -429,13 +431,15 @@ down() {
   stop containerd
   kill_leftovers
   # Machine-wide, but `up` refused to start beside another node (kube_traces).
-  [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  if [[ -x "$BIN/kube-proxy" ]]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   delete_chains
   local m
-  for m in $(awk -v s="$STATE" -v r="$RUN" '$5 == s || $5 == r || index($5, s "/") == 1 || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+  while read -r m; do
     umount -l "$m" 2>/dev/null || true
+  done < <(awk -v s="$STATE" -v r="$RUN" '$5 == s || $5 == r || index($5, s "/") == 1 || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
+  for m in /run/netns/cni-*; do
+    if [[ -e "$m" ]]; then ip netns delete "${m##*/}" 2>/dev/null || true; fi
   done
-  for m in $(ls /run/netns 2>/dev/null | grep '^cni-' || true); do ip netns delete "$m" 2>/dev/null || true; done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link delete "$BRIDGE" || log "could not delete the bridge $BRIDGE (ip link delete $BRIDGE)"
   fi

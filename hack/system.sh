@@ -26,7 +26,8 @@ if [[ "${BGJOBS_NODES:-}" == real ]]; then
   STATE="$ROOT/.cluster/$REAL_CLUSTER"
 fi
 export KUBECONFIG="${BGJOBS_KUBECONFIG:-$STATE/kubeconfig}"
-export PATH="$("$ROOT/hack/toolchain.sh" --print-bin):$PATH"
+TOOLBIN="$("$ROOT/hack/toolchain.sh" --print-bin)"
+export PATH="$TOOLBIN:$PATH"
 PY="$ROOT/.venv/bin/python"
 RELEASE=bgjobs
 SYSTEM_NS=bgjobs-system
@@ -116,9 +117,12 @@ status_real() {
   kubectl get bgj -A -o wide 2>/dev/null || true
 }
 
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
 case "${1:-}" in
   up) if [[ -n "$REAL" ]]; then up_real; else up; fi ;;
   down) if [[ -n "$REAL" ]]; then down_real; else down; fi ;;
   status) if [[ -n "$REAL" ]]; then status_real; else status; fi ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [[ "${1:-}" =~ ^(-h|--help|help)$ ]] || exit 2 ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # sourced: its readers use these
 # The real-node cluster's addresses and names, shared by hack/cluster.sh
 # (which starts its control plane) and hack/node.sh (which joins the node).
 REAL_CLUSTER="${REAL_CLUSTER:-bgjobs-real}"
