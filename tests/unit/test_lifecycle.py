@@ -6,6 +6,7 @@ import pytest
 
 from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.outcome import Outcome
+from bgjobs.logic.status import dump, merge_patch
 from bgjobs.logic.validation import Effective
 from bgjobs.models.backgroundjob import Attempt, BackgroundJobStatus
 from bgjobs.models.common import Phase, Priority
@@ -92,14 +93,14 @@ def test_history_is_capped() -> None:
 
 
 def test_status_patch_sends_changes_and_removals_only() -> None:
-    old = lc.dump(lc.queued(BackgroundJobStatus(), now=NOW, not_before=None))
+    old = dump(lc.queued(BackgroundJobStatus(), now=NOW, not_before=None))
     new = lc.running(BackgroundJobStatus.model_validate(old), attempt=1, job_name="j-a1", now=NOW)
-    patch = lc.status_patch(old, new)
+    patch = merge_patch(old, new)
     assert patch["phase"] == "Running"
     assert "queuedAt" not in patch
-    assert lc.status_patch(lc.dump(new), new) == {}
+    assert merge_patch(dump(new), new) == {}
     cleared = new.model_copy(update={"job_name": None})
-    assert lc.status_patch(lc.dump(new), cleared)["jobName"] is None
+    assert merge_patch(dump(new), cleared)["jobName"] is None
 
 
 def test_conditions_follow_the_phase_and_keep_transition_times() -> None:

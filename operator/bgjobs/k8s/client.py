@@ -237,15 +237,6 @@ class Kube:
                 if not token:
                     break
 
-    async def patch_bgjob_status(
-        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
-    ) -> dict[str, Any]:
-        """Merge-patch ``status``; with a resourceVersion, a stale write is a Conflict."""
-        body: dict[str, Any] = {"status": status}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        return await self.patch_custom(PLURAL, namespace, name, body, status=True)
-
     async def patch_bgjob(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return await self.patch_custom(PLURAL, namespace, name, patch)
 
@@ -353,6 +344,20 @@ class Kube:
                 _content_type=MERGE,  # type: ignore[call-arg]
             )
         return obj
+
+    async def patch_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None,
+    ) -> dict[str, Any]:
+        """Merge-patch ``status``; with a resourceVersion, a stale write is a Conflict."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self.patch_custom(plural, namespace, name, body, status=True)
 
     async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
         try:

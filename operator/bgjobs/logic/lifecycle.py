@@ -1,7 +1,7 @@
 """The BackgroundJob state machine, as pure functions of (status, facts, now).
 
 Each function returns a new status; the caller diffs it against the old one
-(:func:`status_patch`) and writes only what changed. Nothing here does I/O.
+(:func:`bgjobs.logic.status.merge_patch`) and writes only what changed. Nothing here does I/O.
 
     (new) ─▶ Pending ─▶ Running ─▶ Completed
                ▲  │        │ ▲
@@ -15,13 +15,14 @@ Each function returns a new status; the caller diffs it against the old one
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from bgjobs.logic.backoff import retry_delay
 from bgjobs.logic.outcome import Outcome
+from bgjobs.logic.status import condition
 from bgjobs.logic.validation import Effective
 from bgjobs.models.backgroundjob import Attempt, BackgroundJobStatus
-from bgjobs.models.common import Condition, Phase
+from bgjobs.models.common import Phase
 
 MAX_ATTEMPTS_KEPT = 10
 CONDITION_TYPES = ("Queued", "Running", "Succeeded", "Failed")
@@ -187,36 +188,19 @@ def with_conditions(
         "Failed": phase == Phase.FAILED,
     }
     old = {c.type: c for c in status.conditions}
-    out = []
-    for ctype in CONDITION_TYPES:
-        value: Literal["True", "False"] = "True" if truth[ctype] else "False"
-        prev = old.get(ctype)
-        changed = prev is None or prev.status != value
-        out.append(
-            Condition(
-                type=ctype,
-                status=value,
-                reason=(status.reason or "Unknown") if truth[ctype] else str(phase or "Unknown"),
-                message=(status.message or "") if truth[ctype] else "",
-                last_transition_time=now if changed or prev is None else prev.last_transition_time,
-                observed_generation=generation,
-            )
+    out = [
+        condition(
+            old.get(ctype),
+            ctype,
+            "True" if truth[ctype] else "False",
+            reason=(status.reason or "Unknown") if truth[ctype] else str(phase or "Unknown"),
+            message=(status.message or "") if truth[ctype] else "",
+            now=now,
+            generation=generation,
         )
+        for ctype in CONDITION_TYPES
+    ]
     return _with(status, conditions=out, observed_generation=generation)
-
-
-def dump(status: BackgroundJobStatus) -> dict[str, Any]:
-    return status.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-def status_patch(old: dict[str, Any], new: BackgroundJobStatus) -> dict[str, Any]:
-    """A JSON merge patch from ``old`` to ``new`` (``None`` removes a field)."""
-    target = dump(new)
-    patch: dict[str, Any] = {k: v for k, v in target.items() if old.get(k) != v}
-    for key in old:
-        if key not in target:
-            patch[key] = None
-    return patch
 
 
 def due_time(

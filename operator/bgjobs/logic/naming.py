@@ -7,6 +7,7 @@ twice yields 409 AlreadyExists, which counts as success.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 MAX_JOB_NAME = 63  # a Job's name becomes a label value on its pods
 
@@ -20,6 +21,16 @@ def attempt_job_name(job: str, attempt: int) -> str:
     digest = hashlib.sha256(job.encode()).hexdigest()[:8]
     keep = MAX_JOB_NAME - len(suffix) - len(digest) - 1
     return f"{job[:keep].rstrip('-.')}-{digest}{suffix}"
+
+
+def slot_job_name(schedule: str, slot: datetime) -> str:
+    """``<schedule>-<unix seconds of the slot>``: one name per slot, on every replica."""
+    return f"{schedule}-{int(slot.timestamp())}"
+
+
+def run_now_job_name(schedule: str, token: str) -> str:
+    """One job per distinct ``bgjobs.io/run-now`` value."""
+    return f"{schedule}-now-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
 def queue_member(namespace: str, name: str) -> str:

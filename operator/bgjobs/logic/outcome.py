@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bgjobs.models.common import parse_time
+
 PERMANENT_EXIT_CODE = 3
 MAX_ERROR = 1024
 
@@ -55,10 +57,6 @@ def ended(job: dict[str, Any]) -> bool:
     return _terminal_condition(job) is not None or bool(job["metadata"].get("deletionTimestamp"))
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _last_terminated(pods: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(pod, terminated state) of the pod that finished last."""
     found = []
@@ -85,7 +83,7 @@ def classify(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
     term = found[1] if found else {}
     exit_code = term.get("exitCode")
     message = (term.get("message") or "").strip()
-    finished = _parse_time(term.get("finishedAt")) or _parse_time(
+    finished = parse_time(term.get("finishedAt")) or parse_time(
         (job.get("status") or {}).get("completionTime")
     )
     if kind == "Complete":

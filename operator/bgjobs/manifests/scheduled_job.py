@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.models.backgroundjob import KIND as BGJ_KIND
 from bgjobs.models.jobschedule import KIND, JobScheduleSpec
+from bgjobs.vocabulary import label_value
 
 LABEL_SCHEDULE = f"{API_GROUP}/schedule"
 ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
-
-
-def slot_job_name(schedule: str, slot: datetime) -> str:
-    """``<schedule>-<unix seconds of the slot>``: one name per slot, on every replica."""
-    return f"{schedule}-{int(slot.timestamp())}"
-
-
-def run_now_job_name(schedule: str, token: str) -> str:
-    """One job per distinct ``bgjobs.io/run-now`` value."""
-    return f"{schedule}-now-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
 def scheduled_job(
@@ -34,7 +24,7 @@ def scheduled_job(
     scheduled_time: datetime,
 ) -> dict[str, Any]:
     template = spec.job_template
-    labels = {**template.metadata.labels, LABEL_SCHEDULE: schedule_name[:63].rstrip("-.")}
+    labels = {**template.metadata.labels, LABEL_SCHEDULE: label_value(schedule_name)}
     annotations = {
         **template.metadata.annotations,
         ANNOTATION_SCHEDULED_TIME: scheduled_time.isoformat().replace("+00:00", "Z"),

@@ -1,4 +1,4 @@
-"""Field types shared by the models: durations, priorities, phases, conditions."""
+"""Field types shared by the models: durations, priorities, phases, conditions, timestamps."""
 
 from __future__ import annotations
 
@@ -55,7 +55,16 @@ class Phase(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self in (Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED)
+        return self in FINISHED_PHASES
+
+
+#: The phases a BackgroundJob ends in (plain strings compare equal to them).
+FINISHED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A timestamp as the API server writes it (RFC 3339); no value gives None."""
+    return datetime.fromisoformat(value) if value else None
 
 
 class CamelModel(BaseModel):

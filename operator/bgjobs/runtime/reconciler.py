@@ -22,15 +22,17 @@ from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.naming import attempt_job_name, queue_member
 from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
+from bgjobs.logic.status import merge_patch
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec, retention
 from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
 from bgjobs.models.backgroundjob import (
     KIND,
+    PLURAL,
     RETRY_ANNOTATION,
     BackgroundJobSpec,
     BackgroundJobStatus,
 )
-from bgjobs.models.common import Phase, Priority
+from bgjobs.models.common import Phase, Priority, parse_time
 from bgjobs.models.durations import parse_duration
 from bgjobs.models.jobschedule import KIND as SCHEDULE_KIND
 from bgjobs.queue import RedisQueue
@@ -82,10 +84,6 @@ def _scheduled(body: dict[str, Any]) -> bool:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def status_of(body: dict[str, Any]) -> BackgroundJobStatus:
@@ -519,7 +517,7 @@ class Reconciler:
         counted = job.status.queued_at is not None
         if not counted:
             job.status = job.status.model_copy(update={"queued_at": min(seen, now)})
-        created = _ts(job.body["metadata"].get("creationTimestamp")) or now
+        created = parse_time(job.body["metadata"].get("creationTimestamp")) or now
         delay = parse_duration(spec.delay) if spec.delay else None
         due = lc.due_time(job.status, created, spec.run_at, delay)
         # Into its priority queue first: what is written next does not delay it.
@@ -552,11 +550,11 @@ class Reconciler:
         generation = job.body["metadata"].get("generation")
         new = lc.with_conditions(new, now, generation)
         old_raw = job.body.get("status") or {}
-        patch = lc.status_patch(old_raw, new)
+        patch = merge_patch(old_raw, new)
         if not patch:
             return Job(job.body, new)
-        body = await self.kube.patch_bgjob_status(
-            job.namespace, job.name, patch, job.body["metadata"].get("resourceVersion")
+        body = await self.kube.patch_status(
+            PLURAL, job.namespace, job.name, patch, job.body["metadata"].get("resourceVersion")
         )
         if self.work is not None:
             self.work.remember((job.namespace, job.name), body)
@@ -672,7 +670,7 @@ class Reconciler:
             return None
         settings = effective(spec, registry)
         prio = settings.priority.value
-        created = _ts(body["metadata"].get("creationTimestamp")) or now
+        created = parse_time(body["metadata"].get("creationTimestamp")) or now
         if status.queued_at is None:
             status = status.model_copy(update={"queued_at": min(seen, now) if seen else created})
         delay = parse_duration(spec.delay) if spec.delay else None
