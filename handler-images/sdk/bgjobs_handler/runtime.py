@@ -133,12 +133,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def _configure_logging(ctx: Context) -> None:
+def configure_logging(ctx: Context) -> None:
+    """JSON lines on stderr, each naming the job, its type and attempt (``BGJOB_LOG_LEVEL``)."""
     root = logging.getLogger()
     handler_ = logging.StreamHandler(sys.stderr)
     handler_.setFormatter(_JsonFormatter(ctx))
     root.handlers[:] = [handler_]
-    root.setLevel(os.environ.get("BGJOB_LOG_LEVEL", "INFO").upper())
+    root.setLevel(ctx.env.get("BGJOB_LOG_LEVEL", "INFO").upper())
 
 
 def _short(text: str) -> str:
@@ -280,6 +281,6 @@ def run(fn: Callable[[Any, Context], Any]) -> None:
     deletion) interrupts the handler with :class:`Terminated`; the attempt
     ends with exit code 143 and a message saying which it was.
     """
-    _configure_logging(Context.from_env(os.environ))
+    configure_logging(Context.from_env(os.environ))
     signal.signal(signal.SIGTERM, _Sigterm.on_signal)
     sys.exit(run_handler(fn))
