@@ -78,6 +78,12 @@ def test_errors_name_the_url_without_its_secrets(url: str, named: str) -> None:
     assert shown(url) == named
 
 
+def test_a_webhook_is_named_by_its_origin() -> None:
+    assert shown("https://hooks.example.org/services/T0/B0/secret", path=False) == (
+        "https://hooks.example.org"
+    )
+
+
 ENV = {
     "EMPTY": "",
     "T": "2.5",

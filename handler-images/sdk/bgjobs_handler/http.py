@@ -76,14 +76,15 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def shown(url: str) -> str:
-    """The URL as errors name it: without credentials, query or fragment (they may hold secrets)."""
+def shown(url: str, *, path: bool = True) -> str:
+    """The URL as errors name it: without credentials, query or fragment (they may hold
+    secrets), and without the path too if ``path`` is false (a webhook's path often does)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path if path else "", "", ""))
 
 
 @dataclass(frozen=True)
