@@ -1,9 +1,8 @@
 """bgjobs handler SDK: a handler is a plain function ``(payload, ctx) -> result``.
 
-    from pydantic import BaseModel
-    from bgjobs_handler import Context, PermanentError, handler, run
+    from bgjobs_handler import Context, Payload, PermanentError, handler, run
 
-    class Mail(BaseModel):
+    class Mail(Payload):           # strict: unknown fields and coercion refused
         to: str
         subject: str
 
@@ -28,6 +27,7 @@ from bgjobs_handler.runtime import (
     MAX_RESULT_BYTES,
     Context,
     Handler,
+    Payload,
     PermanentError,
     Terminated,
     configure_logging,
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "Context",
     "Handler",
+    "Payload",
     "PermanentError",
     "Terminated",
     "configure_logging",
