@@ -25,6 +25,7 @@ from tests.support.images import build_images, docker_problem, handler_image
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
+from tests.support.socialpredict import KEY, SocialPredict
 
 
 @pytest.fixture(scope="session")
@@ -104,16 +105,17 @@ def test_notifications_and_market_resolution_images(tmp_path: Path) -> None:
         )
         assert run_image("notifications", payload, tmp_path, env)[0] == 1
 
-    statuses = iter([(204, b""), (409, b'{"error": "resolved"}'), (403, b'{"error": "not yours"}')])
-    with http_peer(lambda seen: next(statuses)) as peer:
-        env = {"APP_BASE_URL": peer.url, "APP_JWT_SIGNING_KEY": "k" * 32}
+    with http_peer(SocialPredict()) as peer:
+        env = {"APP_BASE_URL": peer.url, "APP_JWT_SIGNING_KEY": KEY}
         payload = {"marketId": 7, "outcome": "YES", "username": "creator"}
         first = run_image("market_resolution", payload, tmp_path, env)
         again = run_image("market_resolution", payload, tmp_path, env)
-        refused = run_image("market_resolution", payload, tmp_path, env)
+        other = run_image("market_resolution", {**payload, "outcome": "NO"}, tmp_path, env)
+        refused = run_image("market_resolution", {**payload, "username": "eve"}, tmp_path, env)
     assert (first[0], json.loads(first[1])["status"]) == (0, "resolved")
     assert (again[0], json.loads(again[1])["status"]) == (0, "already_resolved")
-    assert refused == (3, "resolve answered 403: not yours")
+    assert (other[0], "already resolved YES, not NO" in other[1]) == (3, True), other
+    assert refused == (3, "resolve answered 403: AUTHORIZATION_DENIED")
 
 
 def test_analytics_image(tmp_path: Path) -> None:
