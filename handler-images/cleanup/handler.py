@@ -25,9 +25,9 @@ from typing import Any, Literal
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
 
 GROUP, VERSION, PLURAL = "bgjobs.io", "v1alpha1", "backgroundjobs"
 PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s|ms)")
@@ -47,8 +47,8 @@ def parse_age(text: str) -> timedelta:
     return timedelta(seconds=sum(float(n) * UNIT[u] for n, u in PART.findall(text)))
 
 
-class Cleanup(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Cleanup(Payload):
+    model_config = ConfigDict(populate_by_name=True)
 
     older_than: str = Field(default="7d", alias="olderThan")
     namespaces: list[str] = Field(default_factory=list)

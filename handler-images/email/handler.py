@@ -37,16 +37,16 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
 from bgjobs_handler.settings import integer, one_of, required, seconds
 
 SECURITY = ("starttls", "tls", "none")
 
 
-class EmailPayload(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+class EmailPayload(Payload):
+    model_config = ConfigDict(populate_by_name=True)
 
     to: str | list[str] = Field(min_length=1)
     subject: str = Field(min_length=1, max_length=998)

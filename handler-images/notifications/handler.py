@@ -23,16 +23,14 @@ import json
 import urllib.request
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
 from bgjobs_handler.http import call, shown
 from bgjobs_handler.settings import required, seconds
 
 
-class Notification(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Notification(Payload):
     url: str | None = Field(default=None, pattern=r"^https?://")
     channel: str | None = None
     text: str = Field(min_length=1, max_length=10_000)

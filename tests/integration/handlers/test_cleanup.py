@@ -83,6 +83,15 @@ def test_bad_age_is_permanent(tmp_path: Path) -> None:
     assert "payload.olderThan" in out
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [{"dryRun": "true"}, {"dryRun": 0}, {"olderThan": 7}, {"namespaces": "app"}],
+)
+def test_no_silent_coercion(tmp_path: Path, payload: dict) -> None:
+    code, out = attempt(cleanup, payload, tmp_path)
+    assert (code, out.startswith(f"payload.{next(iter(payload))}")) == (3, True), out
+
+
 CUTOFF = datetime(2026, 11, 21, tzinfo=UTC)
 
 
