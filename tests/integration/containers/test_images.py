@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.http_peer import http_peer
-from tests.support.images import build_images, docker_problem, handler_image
+from tests.support.images import HANDLER_TYPES, build_images, docker_problem, handler_image
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
@@ -57,8 +57,7 @@ def run_image(
 pytestmark = pytest.mark.usefixtures("images")
 
 
-@pytest.mark.parametrize("job_type", ["email", "notifications", "analytics", "market_resolution",
-                                      "cleanup"])  # fmt: skip
+@pytest.mark.parametrize("job_type", HANDLER_TYPES)
 def test_images_run_as_non_root_and_refuse_bad_payloads(job_type: str, tmp_path: Path) -> None:
     image = handler_image(job_type)
     user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
