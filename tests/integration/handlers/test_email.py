@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from tests.support.handlers import IMAGES, attempt, load_handler
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
-from tests.support.tls import Certificates, make_certificates
+from tests.support.tls import Certificates, certificates
 
 send = load_handler("email").send
 
@@ -128,7 +128,7 @@ def test_unreachable_server_is_retryable(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    return make_certificates(tmp_path_factory.mktemp("tls"), ("127.0.0.1",))
+    return certificates(tmp_path_factory.mktemp("tls"))
 
 
 @contextmanager
@@ -167,7 +167,8 @@ def test_tls_with_a_trusted_ca_delivers(certs: Certificates, tmp_path: Path, sec
     ("trust", "why"),
     [
         ("system", "(unable to get local issuer certificate)"),
-        ("another CA", "(unable to get local issuer certificate)"),
+        # Both CAs are named alike: OpenSSL picks the trusted one, and its signature fails.
+        ("another CA", "(certificate signature failure)"),
         ("wrong name", "(IP address mismatch, certificate is not valid for '127.0.0.1')"),
     ],
 )
@@ -177,9 +178,9 @@ def test_a_certificate_that_does_not_verify_is_permanent(
     server_certs = certs
     ca_env: dict[str, str] = {}
     if trust == "another CA":
-        ca_env = {"SMTP_CA_FILE": str(make_certificates(tmp_path / "other").ca)}
+        ca_env = {"SMTP_CA_FILE": str(certificates(tmp_path / "other").ca)}
     if trust == "wrong name":
-        server_certs = make_certificates(tmp_path / "named", ("mail.example.org",))
+        server_certs = certificates(tmp_path / "named", "mail.example.org")
         ca_env = {"SMTP_CA_FILE": str(server_certs.ca)}
 
     with tls_server(security, server_certs) as (inbox, env):
