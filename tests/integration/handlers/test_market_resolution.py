@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,22 @@ def test_a_network_error_is_retried_and_names_the_url(tmp_path: Path) -> None:
     code, out = attempt(resolve, payload, tmp_path, env={**ENV, "APP_BASE_URL": base})
     assert code == 1
     assert out.startswith(f"ConnectionError: POST {base}/v0/markets/5/resolve: "), out
+
+
+def test_a_stalled_answer_is_retried_and_names_the_url(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def stall(seen: Seen) -> tuple[int, bytes]:
+        release.wait(10)
+        return 204, b""
+
+    with http_peer(stall) as peer:
+        env = {**ENV, "APP_BASE_URL": peer.url, "APP_TIMEOUT": "0.3"}
+        payload = {"marketId": 5, "outcome": "NO", "username": "creator"}
+        code, out = attempt(resolve, payload, tmp_path, env=env)
+        release.set()
+    assert code == 1
+    assert out == f"TimeoutError: POST {peer.url}/v0/markets/5/resolve: no answer within 0.3s"
 
 
 def test_a_given_token_is_used_as_is(tmp_path: Path) -> None:
