@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the bgjobs images with Docker: the operator, the five handlers, and
+# Builds the bgjobs images with Docker: the operator, the five handlers (one
+# Dockerfile, handler-images/Dockerfile, with HANDLER=<type>), and
 # Redis for the local clusters (bgjobs/redis:7.0, Debian's redis-server).
 # When the real node of the local cluster runs (hack/node.sh), the images
 # are loaded into it as well.
@@ -102,7 +103,7 @@ for t in "${TYPES[@]}"; do
     "$PY" -m pip wheel -q --wheel-dir "$ROOT/.wheels-operator" "$ROOT" "async-timeout>=4.0.3"
     continue
   fi
-  [[ -f "$CTX/$t/Dockerfile" ]] || { log "no image named $t"; exit 2; }
+  [[ -f "$CTX/$t/handler.py" ]] || { log "no image named $t"; exit 2; }
   reqs+=(-r "$CTX/$t/requirements.txt")
 done
 mkdir -p "$CTX/.wheels"
@@ -120,14 +121,14 @@ fi
 built=()
 for t in "${TYPES[@]}"; do
   image="$PREFIX${t//_/-}:$TAG"
-  dockerfile="$CTX/$t/Dockerfile" context="$CTX"
+  dockerfile="$CTX/Dockerfile" context="$CTX" args=(--build-arg "HANDLER=$t")
   if [[ "$t" == operator ]]; then
-    image="${OPERATOR_IMAGE:-bgjobs/operator}:$TAG" dockerfile="$ROOT/operator/Dockerfile" context="$ROOT"
+    image="${OPERATOR_IMAGE:-bgjobs/operator}:$TAG" dockerfile="$ROOT/operator/Dockerfile" context="$ROOT" args=()
   elif [[ "$t" == redis ]]; then
-    image="bgjobs/redis:7.0" dockerfile="$ROOT/hack/redis/Dockerfile" context="$ROOT/hack/redis"
+    image="bgjobs/redis:7.0" dockerfile="$ROOT/hack/redis/Dockerfile" context="$ROOT/hack/redis" args=()
   fi
   t0="$(now)"
-  docker build -q --build-arg "BASE_IMAGE=$base" -f "$dockerfile" -t "$image" "$context" \
+  docker build -q --build-arg "BASE_IMAGE=$base" "${args[@]}" -f "$dockerfile" -t "$image" "$context" \
     2> >(grep -vE 'DEPRECATED|legacy builder|buildx|docs.docker.com/go/buildx|^ *$' >&2) >/dev/null
   size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
   log "built $image ($size) in $(elapsed "$t0")"

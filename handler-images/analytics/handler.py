@@ -21,15 +21,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
 
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Event(Payload):
+    model_config = ConfigDict(populate_by_name=True)
 
     event_type: str = Field(alias="eventType", min_length=1, max_length=100)
     user_id: str | int | None = Field(default=None, alias="userId")

@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
 
 GROUP, VERSION, PLURAL = "bgjobs.io", "v1alpha1", "backgroundjobs"
 PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s|ms)")
@@ -46,8 +47,8 @@ def parse_age(text: str) -> timedelta:
     return timedelta(seconds=sum(float(n) * UNIT[u] for n, u in PART.findall(text)))
 
 
-class Cleanup(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Cleanup(Payload):
+    model_config = ConfigDict(populate_by_name=True)
 
     older_than: str = Field(default="7d", alias="olderThan")
     namespaces: list[str] = Field(default_factory=list)
@@ -70,53 +71,62 @@ async def _api(env: Any) -> ApiClient:
     return ApiClient(cfg)
 
 
+async def _jobs(custom: client.CustomObjectsApi, ns: str) -> AsyncIterator[dict[str, Any]]:
+    """Every BackgroundJob in ``ns``, listed 500 at a time."""
+    token = ""
+    while True:
+        try:
+            page = await custom.list_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, limit=500, _continue=token
+            )
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                raise PermanentError(f"not allowed to list BackgroundJobs in {ns}") from exc
+            raise
+        for obj in page.get("items", []):
+            yield obj
+        token = page.get("metadata", {}).get("continue")
+        if not token:
+            return
+
+
+def expired_phase(obj: dict[str, Any], phases: Collection[str], cutoff: datetime) -> str | None:
+    """The job's phase if it is one of ``phases`` and the job finished before ``cutoff``."""
+    status = obj.get("status") or {}
+    phase, done = status.get("phase"), status.get("completedAt")
+    if phase not in phases or not done or datetime.fromisoformat(done) >= cutoff:
+        return None
+    return str(phase)
+
+
+async def _delete(custom: client.CustomObjectsApi, ns: str, name: str) -> bool:
+    """Delete one BackgroundJob (its Jobs and pods follow); False if it was gone already."""
+    try:
+        await custom.delete_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, name, propagation_policy="Background"
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 403:
+            raise PermanentError(f"not allowed to delete BackgroundJobs in {ns}") from exc
+        raise
+    return True
+
+
 async def _clean(payload: Cleanup, ctx: Context) -> dict[str, Any]:
     cutoff = datetime.now(UTC) - parse_age(payload.older_than)
     namespaces = payload.namespaces or [ctx.namespace]
-    deleted = dict.fromkeys(payload.phases, 0)
+    deleted: dict[str, int] = dict.fromkeys(payload.phases, 0)
     async with await _api(ctx.env) as api:
         custom = client.CustomObjectsApi(api)
         for ns in namespaces:
-            token = None
-            while True:
-                try:
-                    page = await custom.list_namespaced_custom_object(
-                        GROUP, VERSION, ns, PLURAL, limit=500, _continue=token or ""
-                    )
-                except ApiException as exc:
-                    if exc.status in (401, 403):
-                        raise PermanentError(f"not allowed to list BackgroundJobs in {ns}") from exc
-                    raise
-                for obj in page.get("items", []):
-                    status = obj.get("status") or {}
-                    phase = status.get("phase")
-                    done = status.get("completedAt")
-                    if phase not in deleted or not done:
-                        continue
-                    if datetime.fromisoformat(done) >= cutoff:
-                        continue
-                    if not payload.dry_run:
-                        try:
-                            await custom.delete_namespaced_custom_object(
-                                GROUP,
-                                VERSION,
-                                ns,
-                                PLURAL,
-                                obj["metadata"]["name"],
-                                propagation_policy="Background",
-                            )
-                        except ApiException as exc:
-                            if exc.status == 404:
-                                continue
-                            if exc.status == 403:
-                                raise PermanentError(
-                                    f"not allowed to delete BackgroundJobs in {ns}"
-                                ) from exc
-                            raise
+            async for obj in _jobs(custom, ns):
+                phase = expired_phase(obj, deleted, cutoff)
+                if phase is None:
+                    continue
+                if payload.dry_run or await _delete(custom, ns, obj["metadata"]["name"]):
                     deleted[phase] += 1
-                token = page.get("metadata", {}).get("continue")
-                if not token:
-                    break
     return {
         "dryRun": payload.dry_run,
         "olderThan": payload.older_than,

@@ -7,8 +7,15 @@ ConfigMap) are rendered with ``templateData`` (Jinja2; HTML autoescaped).
 
 Settings (env, the secrets from a Secret): ``SMTP_HOST``, ``SMTP_PORT`` (587),
 ``SMTP_SECURITY`` (``starttls`` | ``tls`` | ``none``; default starttls),
-``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM``, ``SMTP_TIMEOUT`` (10 s),
-``TEMPLATE_DIR`` (/templates).
+``SMTP_CA_FILE``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM``,
+``SMTP_TIMEOUT`` (10 s), ``TEMPLATE_DIR`` (/templates). A missing or
+malformed setting is a permanent failure.
+
+TLS (``starttls``, or ``tls`` from the first byte) verifies the server's
+certificate and name against the system's CAs, or, with ``SMTP_CA_FILE`` (a
+PEM bundle, e.g. mounted from a ConfigMap), against the CAs in that file
+only: the way to trust a private or self-signed CA. A certificate that does
+not verify is a permanent failure: retrying cannot make it trusted.
 
 Result ``{status: sent, messageId}``. The Message-ID is derived from the job's
 idempotency key, so a retried attempt sends the same Message-ID and receivers
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
 
@@ -29,13 +37,16 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
+from bgjobs_handler.settings import integer, one_of, required, seconds
+
+SECURITY = ("starttls", "tls", "none")
 
 
-class EmailPayload(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+class EmailPayload(Payload):
+    model_config = ConfigDict(populate_by_name=True)
 
     to: str | list[str] = Field(min_length=1)
     subject: str = Field(min_length=1, max_length=998)
@@ -103,31 +114,51 @@ def build(payload: EmailPayload, ctx: Context, sender: str) -> EmailMessage:
     return msg
 
 
+def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
+    """Verifying context: the system's CAs, or only those in ``SMTP_CA_FILE``."""
+    ca_file = env.get("SMTP_CA_FILE") or None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except OSError as exc:  # missing, unreadable, or not PEM (ssl.SSLError is an OSError)
+        raise PermanentError(f"SMTP_CA_FILE={ca_file!r}: cannot load it: {exc}") from exc
+
+
+def connect(
+    host: str, port: int, security: str, timeout: float, context: ssl.SSLContext | None
+) -> smtplib.SMTP:
+    """A connection, encrypted (and the certificate verified) unless ``security`` is none."""
+    if security == "tls":
+        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    smtp = smtplib.SMTP(host, port, timeout=timeout)
+    if security == "starttls":
+        try:
+            smtp.starttls(context=context)
+        except BaseException:
+            smtp.close()  # no QUIT: the server may be waiting for a handshake
+            raise
+    return smtp
+
+
 @handler(payload=EmailPayload)
 def send(payload: EmailPayload, ctx: Context) -> dict[str, Any]:
     env = ctx.env
-    host = env.get("SMTP_HOST") or ""
-    if not host:
-        raise PermanentError("SMTP_HOST is not set in the handler's environment")
-    port = int(env.get("SMTP_PORT", "587"))
-    security = env.get("SMTP_SECURITY", "starttls").lower()
-    timeout = float(env.get("SMTP_TIMEOUT", "10"))
+    host = required(env, "SMTP_HOST")
+    port = integer(env, "SMTP_PORT", 587, low=1, high=65535)
+    security = one_of(env, "SMTP_SECURITY", "starttls", SECURITY)
+    timeout = seconds(env, "SMTP_TIMEOUT", 10)
+    context = tls_context(env) if security != "none" else None
     sender = env.get("SMTP_FROM") or (env.get("SMTP_USER") or "bgjobs@localhost")
     msg = build(payload, ctx, sender)
     try:
-        smtp: smtplib.SMTP
-        if security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
-        with smtp:
-            if security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+        with connect(host, port, security, timeout, context) as smtp:
             if env.get("SMTP_USER"):
                 smtp.login(env["SMTP_USER"], env.get("SMTP_PASSWORD", ""))
             smtp.send_message(msg)
+    except ssl.SSLCertVerificationError as exc:
+        raise PermanentError(
+            f"TLS to {host}:{port}: the server's certificate does not verify "
+            f"({exc.verify_message.rstrip('.')}); to trust its CA, set SMTP_CA_FILE"
+        ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = {addr: code for addr, (code, _) in exc.recipients.items()}
         if all(400 <= c < 500 for c in codes.values()):

@@ -9,8 +9,10 @@ bytes with ``NOTIFY_SECRET`` (the receiver recomputes it), and
 retried delivery.
 
 2xx: delivered. 4xx (except 408 and 429): permanent failure carrying the
-answer. 5xx, 408, 429, timeouts, network errors: retried. ``NOTIFY_TIMEOUT``
-(seconds, default 10).
+answer. 5xx, 408, 429, timeouts, network errors: retried; a network error
+names only the webhook's origin (scheme, host, port), as a webhook's path often
+carries its secret. ``NOTIFY_TIMEOUT`` (seconds, default 10); a bad setting is
+a permanent failure.
 """
 
 from __future__ import annotations
@@ -18,20 +20,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
 import urllib.request
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from bgjobs_handler import Context, PermanentError, handler, run
+from bgjobs_handler import Context, Payload, PermanentError, handler, run
+from bgjobs_handler.http import call, shown
+from bgjobs_handler.settings import required, seconds
 
-RETRYABLE_4XX = {408, 429}
 
-
-class Notification(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Notification(Payload):
     url: str | None = Field(default=None, pattern=r"^https?://")
     channel: str | None = None
     text: str = Field(min_length=1, max_length=10_000)
@@ -65,9 +64,8 @@ def target(payload: Notification, channels_json: str) -> str:
 
 @handler(payload=Notification)
 def notify(payload: Notification, ctx: Context) -> dict[str, Any]:
-    secret = ctx.env.get("NOTIFY_SECRET", "")
-    if not secret:
-        raise PermanentError("NOTIFY_SECRET is not set in the handler's environment")
+    secret = required(ctx.env, "NOTIFY_SECRET")
+    timeout = seconds(ctx.env, "NOTIFY_TIMEOUT", 10)
     url = target(payload, ctx.env.get("NOTIFY_CHANNELS", ""))
     body = json.dumps(
         {
@@ -89,15 +87,8 @@ def notify(payload: Notification, ctx: Context) -> dict[str, Any]:
             "X-Bgjobs-Idempotency-Key": ctx.idempotency_key,
         },
     )
-    timeout = float(ctx.env.get("NOTIFY_TIMEOUT", "10"))
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return {"status": "delivered", "httpStatus": resp.status}
-    except urllib.error.HTTPError as exc:
-        answer = exc.read(500).decode(errors="replace").strip()
-        if 400 <= exc.code < 500 and exc.code not in RETRYABLE_4XX:
-            raise PermanentError(f"webhook answered {exc.code}: {answer}") from exc
-        raise RuntimeError(f"webhook answered {exc.code}: {answer}") from exc
+    answer = call(request, timeout=timeout, what="webhook", name=shown(url, path=False))
+    return {"status": "delivered", "httpStatus": answer.status}
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ async def test_exit_3_is_a_permanent_failure_with_the_handlers_message(
 
     st = status(done)
     assert (st["phase"], st["reason"]) == ("Failed", "PermanentFailure"), st
-    assert "market not found" in st["error"]
+    assert "resolve answered 404: MARKET_NOT_FOUND" in st["error"], st
     (attempt,) = st["attempts"]  # never retried
     assert attempt["exitCode"] == 3
     assert len(await jobs.batch_jobs("resolve-missing")) == 1

@@ -1,4 +1,4 @@
-"""A scripted HTTP server: it records requests and answers from a script.
+"""A scripted HTTP server: it records requests (GET and POST) and answers from a script.
 
 It listens on loopback unless given a ``host``: the e2e tier binds it to the
 real node's address so that pods can reach it.
@@ -36,9 +36,15 @@ def http_peer(respond: Responder, *, host: str = "127.0.0.1") -> Iterator[Peer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            self.answer("POST")
+
+        def do_GET(self) -> None:
+            self.answer("GET")
+
+        def answer(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             seen = Seen(
-                "POST", self.path, {k: v for k, v in self.headers.items()}, self.rfile.read(length)
+                method, self.path, {k: v for k, v in self.headers.items()}, self.rfile.read(length)
             )
             peer.requests.append(seen)
             status, body = respond(seen)

@@ -1,4 +1,8 @@
-"""The project's images, built with Docker (hack/images.sh), for tests that run them."""
+"""The project's images, built with Docker (hack/images.sh), for tests that run them.
+
+Every handler image comes from one Dockerfile, ``handler-images/Dockerfile``,
+built with ``HANDLER=<type>``: a type is a directory there with a ``handler.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import subprocess
 from tests.support.cluster import ROOT, real_env
 
 TAG = "0.1.0"
-HANDLER_TYPES = ["email", "notifications", "analytics", "market_resolution", "cleanup"]
+HANDLER_TYPES = sorted(p.parent.name for p in (ROOT / "handler-images").glob("*/handler.py"))
 
 
 def handler_image(job_type: str) -> str:

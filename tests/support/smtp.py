@@ -9,8 +9,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class Inbox:
+    """What arrived, and over which TLS version each message came (None: in clear text)."""
+
     def __init__(self) -> None:
         self.messages: list[tuple[Envelope, Message]] = []
+        self.tls: list[str | None] = []
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -25,4 +28,6 @@ class Inbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         self.messages.append((envelope, email.message_from_bytes(raw)))
+        tls = server.transport.get_extra_info("ssl_object") if server.transport else None
+        self.tls.append(tls.version() if tls is not None else None)
         return "250 Message accepted"

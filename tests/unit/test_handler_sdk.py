@@ -20,6 +20,7 @@ from bgjobs_handler import (
     EXIT_RETRY,
     EXIT_TERMINATED,
     Context,
+    Payload,
     PermanentError,
     Terminated,
     handler,
@@ -213,3 +214,41 @@ def test_a_sigterm_before_the_handler_starts_means_it_never_starts(
     code = run_handler(lambda p, c: calls.append("ran"), env=env({}), termination_log=str(out))
     assert (code, calls) == (EXIT_TERMINATED, [])
     assert "stopped by SIGTERM" in out.read_text()
+
+
+class Strict(Payload):
+    count: int
+    dry_run: bool = False
+    at: datetime | None = None
+
+
+@handler(payload=Strict)
+def strict(payload: Strict, ctx: Context) -> dict[str, Any]:
+    return {"count": payload.count, "dryRun": payload.dry_run, "at": payload.at}
+
+
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        ({"count": "5"}, "payload.count: Input should be a valid integer"),
+        ({"count": True}, "payload.count: Input should be a valid integer"),
+        ({"count": 5.0}, "payload.count: Input should be a valid integer"),
+        ({"count": 5, "dry_run": 1}, "payload.dry_run: Input should be a valid boolean"),
+        ({"count": 5, "dry_run": "yes"}, "payload.dry_run: Input should be a valid boolean"),
+        ({"count": 5, "at": 1700000000}, "payload.at: Input should be a valid datetime"),
+        ({"count": 5, "extra": 1}, "payload.extra: Extra inputs are not permitted"),
+    ],
+)
+def test_a_strict_payload_refuses_coercion(out: Path, payload: Any, says: str) -> None:
+    assert run_handler(strict, env=env(payload), termination_log=str(out)) == EXIT_PERMANENT
+    assert out.read_text() == says
+
+
+def test_a_strict_payload_reads_json_forms(out: Path) -> None:
+    payload = {"count": 5, "dry_run": True, "at": "2026-11-28T12:00:00Z"}
+    assert run_handler(strict, env=env(payload), termination_log=str(out)) == EXIT_OK
+    assert json.loads(out.read_text()) == {
+        "count": 5,
+        "dryRun": True,
+        "at": "2026-11-28 12:00:00+00:00",
+    }

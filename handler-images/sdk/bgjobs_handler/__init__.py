@@ -1,9 +1,8 @@
 """bgjobs handler SDK: a handler is a plain function ``(payload, ctx) -> result``.
 
-    from pydantic import BaseModel
-    from bgjobs_handler import Context, PermanentError, handler, run
+    from bgjobs_handler import Context, Payload, PermanentError, handler, run
 
-    class Mail(BaseModel):
+    class Mail(Payload):           # strict: unknown fields and coercion refused
         to: str
         subject: str
 
@@ -28,8 +27,10 @@ from bgjobs_handler.runtime import (
     MAX_RESULT_BYTES,
     Context,
     Handler,
+    Payload,
     PermanentError,
     Terminated,
+    configure_logging,
     handler,
     run,
     run_handler,
@@ -43,8 +44,10 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "Context",
     "Handler",
+    "Payload",
     "PermanentError",
     "Terminated",
+    "configure_logging",
     "handler",
     "run",
     "run_handler",

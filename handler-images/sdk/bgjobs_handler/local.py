@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bgjobs_handler.runtime import Context, _configure_logging, run_handler
+from bgjobs_handler.runtime import Context, configure_logging, run_handler
 
 
 def load(target: str) -> Any:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "BGJOB_ATTEMPT": str(args.attempt),
     }
     fn = load(args.target)
-    _configure_logging(Context.from_env(env))
+    configure_logging(Context.from_env(env))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "termination-log"
         code = run_handler(fn, env=env, termination_log=str(out))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Generic, TypeVar, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 EXIT_OK = 0
 EXIT_RETRY = 1
@@ -31,6 +31,18 @@ log = logging.getLogger("bgjobs_handler")
 
 class PermanentError(Exception):
     """Raise for a failure that retrying cannot fix (bad input, unknown entity): exit 3."""
+
+
+class Payload(BaseModel):
+    """A base for payload models that take the JSON as it is.
+
+    Unknown fields are refused, and so is silent coercion: ``"5"`` for a
+    number, ``1`` or ``"yes"`` for ``true``, ``true`` for ``1``, ``1.0`` for an
+    integer. The SDK validates the payload's JSON text, so JSON's own forms
+    still count (an ISO 8601 string for a datetime, an array for a tuple).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Terminated(BaseException):
@@ -133,12 +145,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def _configure_logging(ctx: Context) -> None:
+def configure_logging(ctx: Context) -> None:
+    """JSON lines on stderr, each naming the job, its type and attempt (``BGJOB_LOG_LEVEL``)."""
     root = logging.getLogger()
     handler_ = logging.StreamHandler(sys.stderr)
     handler_.setFormatter(_JsonFormatter(ctx))
     root.handlers[:] = [handler_]
-    root.setLevel(os.environ.get("BGJOB_LOG_LEVEL", "INFO").upper())
+    root.setLevel(ctx.env.get("BGJOB_LOG_LEVEL", "INFO").upper())
 
 
 def _short(text: str) -> str:
@@ -221,15 +234,17 @@ def run_handler(
     path = termination_log or env.get("BGJOB_TERMINATION_LOG", TERMINATION_LOG)
     ctx = Context.from_env(env)
     model = getattr(fn, "payload_model", None)
+    text = env.get("BGJOB_PAYLOAD") or "{}"
     try:
-        raw = json.loads(env.get("BGJOB_PAYLOAD") or "{}")
+        raw = json.loads(text)
     except ValueError as exc:
         message = f"BGJOB_PAYLOAD is not valid JSON: {exc}"
         log.error(message)
         _write(path, message)
         return EXIT_PERMANENT
     try:
-        payload = model.model_validate(raw) if model is not None else raw
+        # From the text, not from ``raw``: a strict model then reads JSON's forms.
+        payload = model.model_validate_json(text) if model is not None else raw
     except ValidationError as exc:
         message = _short(_field_errors(exc))
         log.error("invalid payload: %s", message)
@@ -280,6 +295,6 @@ def run(fn: Callable[[Any, Context], Any]) -> None:
     deletion) interrupts the handler with :class:`Terminated`; the attempt
     ends with exit code 143 and a message saying which it was.
     """
-    _configure_logging(Context.from_env(os.environ))
+    configure_logging(Context.from_env(os.environ))
     signal.signal(signal.SIGTERM, _Sigterm.on_signal)
     sys.exit(run_handler(fn))

@@ -21,10 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.http_peer import http_peer
-from tests.support.images import build_images, docker_problem, handler_image
+from tests.support.images import HANDLER_TYPES, build_images, docker_problem, handler_image
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 from tests.support.smtp import Inbox
+from tests.support.socialpredict import KEY, SocialPredict
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +57,7 @@ def run_image(
 pytestmark = pytest.mark.usefixtures("images")
 
 
-@pytest.mark.parametrize("job_type", ["email", "notifications", "analytics", "market_resolution",
-                                      "cleanup"])  # fmt: skip
+@pytest.mark.parametrize("job_type", HANDLER_TYPES)
 def test_images_run_as_non_root_and_refuse_bad_payloads(job_type: str, tmp_path: Path) -> None:
     image = handler_image(job_type)
     user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
@@ -104,16 +104,17 @@ def test_notifications_and_market_resolution_images(tmp_path: Path) -> None:
         )
         assert run_image("notifications", payload, tmp_path, env)[0] == 1
 
-    statuses = iter([(204, b""), (409, b'{"error": "resolved"}'), (403, b'{"error": "not yours"}')])
-    with http_peer(lambda seen: next(statuses)) as peer:
-        env = {"APP_BASE_URL": peer.url, "APP_JWT_SIGNING_KEY": "k" * 32}
+    with http_peer(SocialPredict()) as peer:
+        env = {"APP_BASE_URL": peer.url, "APP_JWT_SIGNING_KEY": KEY}
         payload = {"marketId": 7, "outcome": "YES", "username": "creator"}
         first = run_image("market_resolution", payload, tmp_path, env)
         again = run_image("market_resolution", payload, tmp_path, env)
-        refused = run_image("market_resolution", payload, tmp_path, env)
+        other = run_image("market_resolution", {**payload, "outcome": "NO"}, tmp_path, env)
+        refused = run_image("market_resolution", {**payload, "username": "eve"}, tmp_path, env)
     assert (first[0], json.loads(first[1])["status"]) == (0, "resolved")
     assert (again[0], json.loads(again[1])["status"]) == (0, "already_resolved")
-    assert refused == (3, "resolve answered 403: not yours")
+    assert (other[0], "already resolved YES, not NO" in other[1]) == (3, True), other
+    assert refused == (3, "resolve answered 403: AUTHORIZATION_DENIED")
 
 
 def test_analytics_image(tmp_path: Path) -> None:

@@ -67,3 +67,18 @@ def test_database_down_is_retryable(tmp_path: Path) -> None:
     code, out = attempt(record, {"eventType": "x"}, tmp_path, env=env, uid="key-9")
     assert code == 1
     assert "OperationalError" in out
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"eventType": "x", "userId": True}, "payload.userId"),  # not user 1
+        ({"eventType": "x", "userId": 4.0}, "payload.userId"),
+        ({"eventType": "x", "timestamp": 1700000000}, "payload.timestamp"),  # ISO 8601 only
+        ({"eventType": 7}, "payload.eventType"),
+        ({"eventType": "x", "data": "{}"}, "payload.data"),
+    ],
+)
+def test_no_silent_coercion(tmp_path: Path, payload: dict, field: str) -> None:
+    code, out = attempt(record, payload, tmp_path, env={"DATABASE_URL": "postgresql://unused"})
+    assert (code, out.startswith(field)) == (3, True), out

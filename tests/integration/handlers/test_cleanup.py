@@ -13,7 +13,8 @@ from tests.support.bgjobs import Jobs, bgjob
 from tests.support.cluster import Cluster
 from tests.support.handlers import attempt, load_handler
 
-cleanup = load_handler("cleanup").cleanup
+module = load_handler("cleanup")
+cleanup = module.cleanup
 NOW = datetime.now(UTC)
 
 
@@ -80,3 +81,33 @@ def test_bad_age_is_permanent(tmp_path: Path) -> None:
     code, out = attempt(cleanup, {"olderThan": "a week"}, tmp_path)
     assert code == 3
     assert "payload.olderThan" in out
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"dryRun": "true"}, {"dryRun": 0}, {"olderThan": 7}, {"namespaces": "app"}],
+)
+def test_no_silent_coercion(tmp_path: Path, payload: dict) -> None:
+    code, out = attempt(cleanup, payload, tmp_path)
+    assert (code, out.startswith(f"payload.{next(iter(payload))}")) == (3, True), out
+
+
+CUTOFF = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [
+        ({"phase": "Completed", "completedAt": "2026-11-20T00:00:00Z"}, "Completed"),
+        ({"phase": "Failed", "completedAt": "2026-11-01T00:00:00Z"}, "Failed"),
+        ({"phase": "Completed", "completedAt": "2026-11-21T00:00:00Z"}, None),  # at the cutoff
+        ({"phase": "Completed", "completedAt": "2026-11-22T00:00:00Z"}, None),  # newer
+        ({"phase": "Cancelled", "completedAt": "2026-11-01T00:00:00Z"}, None),  # not asked for
+        ({"phase": "Running"}, None),
+        ({"phase": "Completed"}, None),  # finished, but no completedAt: kept
+        (None, None),
+    ],
+)
+def test_which_jobs_are_old_enough(status: dict | None, phase: str | None) -> None:
+    obj = {"metadata": {"name": "j"}, "status": status}
+    assert module.expired_phase(obj, ("Completed", "Failed"), CUTOFF) == phase

@@ -75,7 +75,15 @@ def test_input_and_network_errors(tmp_path: Path) -> None:
     assert attempt(notify, {"text": "hi"}, tmp_path, env=env)[0] == 3
     code, out = attempt(notify, {"channel": "nope", "text": "hi"}, tmp_path, env=env)
     assert (code, "unknown channel 'nope'" in out) == (3, True)
-    down = {"url": f"http://127.0.0.1:{free_port()}/", "text": "hi"}
+    port = free_port()
+    down = {"url": f"http://127.0.0.1:{port}/services/T0/secret-token", "text": "hi"}
     code, out = attempt(notify, down, tmp_path, env=env)
     assert code == 1
-    assert "URLError" in out
+    assert out.startswith(f"ConnectionError: POST http://127.0.0.1:{port}: "), out
+    assert "secret-token" not in out  # a webhook's path is its secret
+
+
+def test_a_bad_setting_is_permanent(tmp_path: Path) -> None:
+    env = {"NOTIFY_SECRET": SECRET, "NOTIFY_TIMEOUT": "ten"}
+    code, out = attempt(notify, {"url": "http://127.0.0.1:9/", "text": "hi"}, tmp_path, env=env)
+    assert (code, out) == (3, "NOTIFY_TIMEOUT='ten': expected a positive number of seconds")
