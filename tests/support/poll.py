@@ -21,21 +21,23 @@ class Timeout(AssertionError):
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     *,
     within: float = 30.0,
     interval: float = 0.1,
     what: str = "the condition",
 ) -> T:
-    """Return the first truthy value of ``await probe()``; fail after ``within`` s."""
+    """Return the first truthy value of ``await probe()``; fail after ``within`` s.
+
+    A probe returns what it saw, or ``None`` (or any falsy value) for "not yet";
+    the value returned is never ``None``."""
     deadline = time.monotonic() + within
-    last: object = None
     while True:
-        last = await probe()
-        if last:
-            return last
+        seen = await probe()
+        if seen:
+            return seen
         if time.monotonic() >= deadline:
-            raise Timeout(f"timed out after {within:.0f}s waiting for {what}; last seen: {last!r}")
+            raise Timeout(f"timed out after {within:.0f}s waiting for {what}; last seen: {seen!r}")
         await asyncio.sleep(interval)
 
 
