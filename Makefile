@@ -91,7 +91,7 @@ crds: venv ## regenerate crds/ and docs/reference/crds.md from the models
 docs-reference: crds ## same as crds
 
 .PHONY: lint
-lint: venv ## ruff (lint and format check) and mypy --strict
+lint: venv ## ruff (lint and format check) and mypy --strict (operator, SDK, tests, bench)
 	$(VENV)/bin/ruff check operator tests bench handler-images
 	$(VENV)/bin/ruff format --check operator tests bench handler-images
 	$(VENV)/bin/mypy

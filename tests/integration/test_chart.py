@@ -469,7 +469,7 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
     registry_doc = {"maxPayloadBytes": 1024, "handlers": {"email": {"image": "x"}}}
     with hooked_operator(helm_cluster, tmp_path, registry_doc) as hooked:
         apply = hooked.apply
-        bad_cron = {
+        bad_cron: dict[str, Any] = {
             "apiVersion": "bgjobs.io/v1alpha1",
             "kind": "JobSchedule",
             "metadata": {"name": "bad-cron"},

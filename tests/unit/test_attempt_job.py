@@ -62,7 +62,7 @@ def pod_env(job: dict[str, Any]) -> dict[str, str]:
 def test_the_handler_is_told_when_its_timeout_runs_out(
     created_at: datetime, spec: dict[str, object], deadline: str
 ) -> None:
-    job = manifest(created_at, **spec)
+    job = manifest(created_at, None, **spec)
     assert pod_env(job)["BGJOB_DEADLINE"] == deadline
     seconds = job["spec"]["activeDeadlineSeconds"]
     assert seconds == (600 if spec else 90)
@@ -279,11 +279,12 @@ def test_the_registrys_settings_reach_the_pod_and_only_when_set(
 ) -> None:
     def place(job: dict[str, Any]) -> dict[str, Any]:
         template = job["spec"]["template"]
-        return {
+        places: dict[str, dict[str, Any]] = {
             "container": container_of(job),
             "pod": template["spec"],
             "template": template["metadata"],
-        }[where]
+        }
+        return places[where]
 
     assert place(manifest(handler=entry))[key] == value
     assert place(manifest()).get(key) in (None, {})

@@ -164,6 +164,7 @@ def test_a_final_phase_completes_now_and_waits_for_nothing(
 ) -> None:
     new = step(status)
     assert (new.phase, new.reason, new.error) == (phase, reason, error)
+    assert new.phase is not None
     assert new.phase.finished
     assert (new.completed_at, new.next_attempt_at) == (NOW, None)
     assert new.message

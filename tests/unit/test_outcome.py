@@ -49,7 +49,9 @@ def test_success_result_is_the_termination_message() -> None:
         (job("Failed", "BackoffLimitExceeded"), [], "BackoffLimitExceeded", False),
     ],
 )
-def test_failures(batch: dict, pods: list, reason: str, permanent: bool) -> None:
+def test_failures(
+    batch: dict[str, Any], pods: list[dict[str, Any]], reason: str, permanent: bool
+) -> None:
     out = classify(batch, pods)
     assert out is not None
     assert (out.succeeded, out.reason, out.permanent) == (False, reason, permanent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-def rows(url: str) -> list[tuple]:
+def rows(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT event_type, user_id, data, job FROM analytics_events ORDER BY recorded_at"

@@ -27,7 +27,7 @@ async def finished(jobs: Jobs, name: str, phase: str, age: timedelta) -> None:
         "backgroundjobs",
         name,
         {"status": {"phase": phase, "completedAt": done}},
-        _content_type="application/merge-patch+json",
+        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
     )
 
 

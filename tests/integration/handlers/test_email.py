@@ -104,7 +104,11 @@ def test_retried_attempt_keeps_the_message_id(
     ],
 )
 def test_failures(
-    smtp: tuple[Inbox, dict[str, str]], tmp_path: Path, payload: dict, code: int, text: str
+    smtp: tuple[Inbox, dict[str, str]],
+    tmp_path: Path,
+    payload: dict[str, Any],
+    code: int,
+    text: str,
 ) -> None:
     _, env = smtp
     got, out = attempt(send, payload, tmp_path, env=env)

@@ -17,7 +17,9 @@ from tests.support.socialpredict import KEY, SocialPredict
 resolve = load_handler("market_resolution").resolve
 
 
-def run(payload: dict[str, Any], tmp_path: Path, api: SocialPredict, n: int = 1) -> list[tuple]:
+def run(
+    payload: dict[str, Any], tmp_path: Path, api: SocialPredict, n: int = 1
+) -> list[tuple[Any, ...]]:
     with http_peer(api) as peer:
         env = {"APP_BASE_URL": peer.url, "APP_JWT_SIGNING_KEY": KEY}
         results = [attempt(resolve, payload, tmp_path, env=env, attempt=i + 1) for i in range(n)]
@@ -51,7 +53,7 @@ def test_resolves_then_a_repeat_is_already_resolved(tmp_path: Path) -> None:
         ({"marketId": 8, "outcome": "NO", "username": "mallory"}, "403: only the market creator"),
     ],
 )
-def test_server_refusals_are_permanent(tmp_path: Path, payload: dict, text: str) -> None:
+def test_server_refusals_are_permanent(tmp_path: Path, payload: dict[str, Any], text: str) -> None:
     ((code, out, _),) = run(payload, tmp_path, SocialPredict())
     assert code == 3
     assert text in out
