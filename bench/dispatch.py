@@ -37,6 +37,7 @@ from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import BUSYBOX_IMAGE, ensure_cluster, ensure_real_cluster, kubectl
 from tests.support.fake_pods import batch_job, fake_outcome
 from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
 
 
@@ -170,7 +171,7 @@ async def run_plain(api: ApiClient, ns: str, args: argparse.Namespace) -> Run:
 
     async def create(i: int) -> None:
         name = f"plain-{i:04d}"
-        await batch.create_namespaced_job(ns, batch_job(name, **template))
+        await batch.create_namespaced_job(ns, batch_job(name, **template))  # type: ignore[arg-type]  # a dict is sent as is
         created_at[name] = time.time()
         tracker.job_seen.setdefault(name, created_at[name])  # the create is the Job
 
@@ -194,12 +195,15 @@ async def namespace(api: ApiClient, prefix: str) -> str:
     core = client.CoreV1Api(api)
     name = f"{prefix}-{secrets.token_hex(3)}"
     await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    for _ in range(100):
+
+    async def default_service_account() -> bool:
         accounts = await core.list_namespaced_service_account(name)
-        if any(sa.metadata.name == "default" for sa in accounts.items):
-            return name
-        await asyncio.sleep(0.2)
-    raise TimeoutError("default ServiceAccount never appeared")
+        return any(sa.metadata.name == "default" for sa in accounts.items)
+
+    await eventually(
+        default_service_account, within=20, interval=0.2, what=f"ServiceAccount {name}/default"
+    )
+    return name
 
 
 async def installed_operators(api: ApiClient) -> list[str]:
@@ -270,16 +274,17 @@ async def delete_namespace(api: ApiClient, name: str, within: float = 300) -> No
     """Delete a namespace and wait until it (and its pods) are gone."""
     core = client.CoreV1Api(api)
     await core.delete_namespace(name)
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+
+    async def gone() -> bool:
         try:
             await core.read_namespace(name)
         except client.ApiException as exc:
             if exc.status == 404:
-                return
+                return True
             raise
-        await asyncio.sleep(1)
-    raise TimeoutError(f"namespace {name} still there after {within}s")
+        return False
+
+    await eventually(gone, within=within, interval=1, what=f"namespace {name} to be gone")
 
 
 def report(args: argparse.Namespace, bg: Run, plain: Run) -> None:

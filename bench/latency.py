@@ -134,7 +134,7 @@ class Side:
             await self.jobs.create(bgjob(name, priority=priority, fake={"run-for": "100ms"}))
         else:
             job = batch_job(name, pod_annotations=fake_outcome(run_for="100ms"))
-            await self.batch.create_namespaced_job(self.ns, job)
+            await self.batch.create_namespaced_job(self.ns, job)  # type: ignore[arg-type]  # a dict is sent as is
         self.created[name] = time.time()
         if not self.bgjobs:
             self.watcher.job_seen.setdefault(name, self.created[name])
@@ -249,14 +249,14 @@ async def main_async(args: argparse.Namespace) -> None:
     cfg.connection_pool_maxsize = 64
     rates = [float(r) for r in args.rates.split(",")]
     plane = control_plane_pids()
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str | float, Any]] = {}
     env = {"PYTHONPATH": args.operator_path} if args.operator_path else {}
     async with ApiClient(cfg) as api:
         unlimited = registry({"work": {}}, maxConcurrentJobs=0)  # as plain Jobs are
         for label, doc in (("bgjobs", unlimited), ("plain", None)):
             async with side_on(api, label, doc, env) as (side, pid):
                 pids = dict(plane) | ({"operator": pid} if pid else {})
-                out: dict[str, Any] = {}
+                out: dict[str | float, Any] = {}
                 print(f"[bench] {label}: idle, {args.idle} one at a time", flush=True)
                 out["idle"] = await idle(side, args.idle)
                 print(f"[bench] {label} idle: {out['idle']}", flush=True)
@@ -275,7 +275,7 @@ async def main_async(args: argparse.Namespace) -> None:
     report(results, rates)
 
 
-def report(results: dict[str, dict[str, Any]], rates: list[float]) -> None:
+def report(results: dict[str, dict[str | float, Any]], rates: list[float]) -> None:
     bg, plain = results["bgjobs"], results["plain"]
     print(f"\nat {datetime.now(UTC):%Y-%m-%d %H:%M}Z, load average {os.getloadavg()[0]:.1f}")
     print(

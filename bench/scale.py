@@ -91,7 +91,7 @@ async def create_finished(api: ApiClient, ns: str, count: int) -> None:
             "backgroundjobs",
             name,
             {"status": finished_status(name, now)},
-            _content_type="application/merge-patch+json",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
         done += 1
         if done % 2000 == 0:

@@ -128,7 +128,10 @@ async def release_attempt_jobs(api: ApiClient, namespace: str) -> None:
         await asyncio.gather(
             *(
                 batch.patch_namespaced_job(
-                    n, namespace, patch, _content_type="application/strategic-merge-patch+json"
+                    n,
+                    namespace,
+                    patch,
+                    _content_type="application/strategic-merge-patch+json",  # type: ignore[call-arg]
                 )
                 for n in held[start : start + 20]
             ),

@@ -107,7 +107,7 @@ async def test_cleanup_deletes_old_jobs_with_its_own_service_account(
         await jobs.custom.patch_namespaced_custom_object_status(
             "bgjobs.io", "v1alpha1", SYSTEM, "backgroundjobs", name,
             {"status": {"phase": "Completed", "completedAt": long_ago}},
-            _content_type="application/merge-patch+json",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )  # fmt: skip
     payload = {"olderThan": "7d", "phases": ["Completed"]}
     await jobs.create(bgjob("cleanup-now", "cleanup", payload=payload))

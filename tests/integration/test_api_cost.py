@@ -176,7 +176,8 @@ async def test_a_schedule_finds_its_jobs_in_the_cache_not_by_a_list_per_event(
         )
 
         async def ran() -> bool:
-            return status(await schedules.get("tick")).get("runCount", 0) >= 5
+            runs: int = status(await schedules.get("tick")).get("runCount", 0)
+            return runs >= 5
 
         await eventually(ran, within=30, what="five runs")
 

@@ -43,6 +43,7 @@ async def test_schema_refuses_bad_specs(
         await jobs.create(obj)
 
     assert refused.value.status == 422
+    assert refused.value.body is not None
     message = json.loads(refused.value.body)["message"]
     assert field in message
     assert await jobs.get(name) is None
@@ -75,6 +76,7 @@ async def test_spec_change_after_start_is_refused(run_operator: Run, jobs: Jobs)
     with pytest.raises(client.ApiException) as refused:
         await jobs.patch("started", {"spec": {"payload": {"n": 2}}})
     assert refused.value.status == 422
+    assert refused.value.body is not None
     assert "immutable once the job has started" in json.loads(refused.value.body)["message"]
 
     obj = await jobs.patch("started", {"spec": {"ttlAfterFinished": "1h"}})

@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,8 @@ LEVEL = {"Low": 0, "Normal": 1, "High": 2, "Urgent": 3}
 pytestmark = pytest.mark.usefixtures("fake_pods")
 
 
-async def all_finished(jobs: Jobs, names: list[str], within: float) -> dict[str, dict]:
-    async def probe() -> dict[str, dict] | None:
+async def all_finished(jobs: Jobs, names: list[str], within: float) -> dict[str, dict[str, Any]]:
+    async def probe() -> dict[str, dict[str, Any]] | None:
         objs = {o["metadata"]["name"]: o for o in await jobs.list()}
         done = {n: objs[n] for n in names if status(objs.get(n, {})).get("phase") == "Completed"}
         return done if len(done) == len(names) else None

@@ -9,6 +9,7 @@ attempt.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -36,14 +37,14 @@ MIX = {
 
 async def create_mix(jobs: Jobs) -> None:
     for name, (fake, policy, _, _) in MIX.items():
-        spec = {"retryPolicy": policy} if policy else {}
+        spec: dict[str, Any] = {"retryPolicy": policy} if policy else {}
         await jobs.create(bgjob(name, fake=fake, **spec))
 
 
 async def wait_mixed_state(jobs: Jobs) -> None:
     """Until something runs, something retries and something waits."""
 
-    async def probe() -> set[str] | None:
+    async def probe() -> set[str | None] | None:
         phases = {status(o).get("phase") for o in await jobs.list()}
         return phases if {"Running", "Retrying", "Pending"} <= phases else None
 
@@ -51,7 +52,7 @@ async def wait_mixed_state(jobs: Jobs) -> None:
 
 
 async def check_outcomes(jobs: Jobs) -> None:
-    async def all_done() -> list[dict] | None:
+    async def all_done() -> list[dict[str, Any]] | None:
         objs = await jobs.list()
         finished = [o for o in objs if status(o).get("phase") in ("Completed", "Failed")]
         return objs if len(finished) == len(MIX) else None

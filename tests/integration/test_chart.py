@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from bgjobs.models.crd import all_crds
 from bgjobs.models.registry import parse_registry
 from tests.support.cluster import ROOT, Cluster, kubectl, tool_bin
 from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import RedisServer, free_port
 
 CHART = ROOT / "charts" / "bgjobs"
@@ -439,17 +439,15 @@ def hooked_operator(
         op.write_registry(registry_doc)
         try:
             op.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
+
+            def registered() -> bool:
                 got = subprocess.run(
                     [*kc, "get", "validatingwebhookconfiguration", "test.bgjobs.io"],
                     capture_output=True,
                 )
-                if got.returncode == 0:
-                    break
-                time.sleep(0.2)
-            else:
-                raise AssertionError("the webhook was never registered")
+                return got.returncode == 0
+
+            eventually_sync(registered, within=30, interval=0.2, what="the webhook registration")
             yield Hooked(kubeconfig, op)
         finally:
             op.stop()
@@ -469,7 +467,7 @@ def test_webhook_refuses_what_the_schema_cannot(helm_cluster: Path, tmp_path: Pa
     registry_doc = {"maxPayloadBytes": 1024, "handlers": {"email": {"image": "x"}}}
     with hooked_operator(helm_cluster, tmp_path, registry_doc) as hooked:
         apply = hooked.apply
-        bad_cron = {
+        bad_cron: dict[str, Any] = {
             "apiVersion": "bgjobs.io/v1alpha1",
             "kind": "JobSchedule",
             "metadata": {"name": "bad-cron"},
@@ -527,13 +525,18 @@ def test_after_its_type_is_removed_a_job_can_still_be_cancelled_relabelled_and_d
 
         # Wait until the webhook judges by the new registry: a new report job is refused.
         # (Each probe a new object: applying one that was let in would be an unchanged UPDATE.)
-        deadline = time.monotonic() + 30
-        for i in itertools.count():
-            probe = {**job, "metadata": {"name": f"probe-{i}"}, "spec": {"type": "report"}}
-            if "no handler is registered for 'report'" in hooked.apply(probe).stderr:
-                break
-            assert time.monotonic() < deadline, "the registry change never reached the webhook"
-            time.sleep(0.5)
+        probes = (f"probe-{i}" for i in itertools.count())
+
+        def refused_by_the_new_registry() -> bool:
+            probe = {**job, "metadata": {"name": next(probes)}, "spec": {"type": "report"}}
+            return "no handler is registered for 'report'" in hooked.apply(probe).stderr
+
+        eventually_sync(
+            refused_by_the_new_registry,
+            within=30,
+            interval=0.5,
+            what="the registry change to reach the webhook",
+        )
 
         def ok(*args: str) -> None:
             out = hooked.kubectl(*args)
@@ -561,10 +564,12 @@ def test_after_its_type_is_removed_a_job_can_still_be_cancelled_relabelled_and_d
             "-p",
             '[{"op":"remove","path":"/metadata/finalizers"}]',
         )
-        deadline = time.monotonic() + 30
-        while hooked.kubectl("get", "backgroundjob", "orphan").returncode == 0:
-            assert time.monotonic() < deadline, "the job was never deleted"
-            time.sleep(0.2)
+        eventually_sync(
+            lambda: hooked.kubectl("get", "backgroundjob", "orphan").returncode != 0,
+            within=30,
+            interval=0.2,
+            what="the job to be deleted",
+        )
 
 
 def test_webhook_on_and_off() -> None:

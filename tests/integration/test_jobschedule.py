@@ -25,8 +25,10 @@ async def children(jobs: Jobs, schedule: str) -> list[dict[str, Any]]:
     return sorted(objs, key=lambda o: o["metadata"]["name"])
 
 
-async def count_at_least(jobs: Jobs, schedule: str, n: int, within: float = 40) -> list[dict]:
-    async def probe() -> list[dict] | None:
+async def count_at_least(
+    jobs: Jobs, schedule: str, n: int, within: float = 40
+) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
         got = await children(jobs, schedule)
         return got if len(got) >= n else None
 
@@ -265,7 +267,7 @@ async def test_invalid_schedule_is_reported_and_resumes_once_fixed(
     run_operator()
     await schedules.create(jobschedule("broken", expression, timeZone=zone))
 
-    async def ready(reason: str) -> dict | None:
+    async def ready(reason: str) -> dict[str, Any] | None:
         conds = status(await schedules.get("broken")).get("conditions") or []
         return next((c for c in conds if c["reason"] == reason), None)
 
@@ -325,7 +327,7 @@ async def test_a_schedule_idle_for_three_days_catches_up_without_stalling_others
     await schedules.custom.patch_namespaced_custom_object_status(
         "bgjobs.io", "v1alpha1", jobs.namespace, "jobschedules", "idle",
         {"status": {"lastScheduleTime": three_days_ago}},
-        _content_type="application/merge-patch+json",
+        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
     )  # fmt: skip
     await schedules.patch("idle", {"spec": {"suspend": False}})
     await jobs.create(bgjob("unrelated"))

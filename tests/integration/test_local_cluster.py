@@ -29,7 +29,7 @@ async def run_job(
     batch = client.BatchV1Api(api)
     core = client.CoreV1Api(api)
     name = job["metadata"]["name"]
-    await batch.create_namespaced_job(namespace, job)
+    await batch.create_namespaced_job(namespace, job)  # type: ignore[arg-type]  # a dict is sent as is
 
     async def finished() -> str | None:
         got = await batch.read_namespaced_job_status(name, namespace)
@@ -130,7 +130,8 @@ async def test_deleted_running_pod_fails_the_job(api: ApiClient, namespace: str)
     batch = client.BatchV1Api(api)
     core = client.CoreV1Api(api)
     await batch.create_namespaced_job(
-        namespace, batch_job("deleted", pod_annotations=fake_outcome(hang=True))
+        namespace,
+        batch_job("deleted", pod_annotations=fake_outcome(hang=True)),  # type: ignore[arg-type]  # a dict is sent as is
     )
 
     async def running_pod() -> str | None:

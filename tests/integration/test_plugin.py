@@ -17,6 +17,7 @@ from bgjobs.client import Client, JobFailed
 from tests.support.bgjobs import registry
 from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import RedisServer
 
 Run = Callable[..., OperatorProcess]
@@ -233,11 +234,7 @@ def test_schedules_and_run_now(run_operator: Run, kb: Plugin, client: Client) ->
     def made() -> list[str]:
         return [j.name for j in client.list() if j.name.startswith("nightly-now-")]
 
-    import time
-
-    deadline = time.monotonic() + 30
-    while not made() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually_sync(made, within=30, interval=0.2, what="the run-now job")
     assert len(made()) == 1
 
 
@@ -254,13 +251,28 @@ def test_stats_agree_with_redis_and_the_objects(
         client.enqueue(
             "work", {"_fake": {"exit-code": "1"}}, name="again", retry_policy={"initialDelay": "1h"}
         )
-        _until(lambda: client.get("again").phase == "Retrying")
+        eventually_sync(
+            lambda: client.get("again").phase == "Retrying",
+            within=60,
+            interval=0.2,
+            what="again to be Retrying",
+        )
         for i in range(2):
             client.enqueue("work", {"_fake": {"hang": "true"}}, name=f"busy-{i}")
-        _until(lambda: all(client.get(f"busy-{i}").phase == "Running" for i in range(2)))
+        eventually_sync(
+            lambda: all(client.get(f"busy-{i}").phase == "Running" for i in range(2)),
+            within=60,
+            interval=0.2,
+            what="busy-0 and busy-1 to be Running",
+        )
         for i in range(3):
             client.enqueue("work", {}, name=f"wait-{i}", priority="High")
-        _until(lambda: all(client.get(f"wait-{i}").reason == "Queued" for i in range(3)))
+        eventually_sync(
+            lambda: all(client.get(f"wait-{i}").reason == "Queued" for i in range(3)),
+            within=60,
+            interval=0.2,
+            what="wait-0..2 to be Queued",
+        )
 
         out = kb("stats", "--redis-url", server.url, "--redis-prefix", op.prefix, "-o", "json")
         assert out.returncode == 0, out.stderr
@@ -281,12 +293,3 @@ def test_stats_agree_with_redis_and_the_objects(
         assert "capacity: unknown" in no_redis.stdout
     finally:
         server.stop()
-
-
-def _until(probe: Callable[[], bool], within: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + within
-    while not probe():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)

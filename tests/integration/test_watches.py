@@ -42,7 +42,7 @@ async def test_attempt_jobs_are_watched_with_a_label_selector(
         op = run_operator(
             kubeconfig=proxy.kubeconfig(tmp_path / "via-proxy"), ready=(SERVING_LINE,)
         )
-        await client.BatchV1Api(api).create_namespaced_job(namespace, plain_job("not-ours"))
+        await client.BatchV1Api(api).create_namespaced_job(namespace, plain_job("not-ours"))  # type: ignore[arg-type]  # a dict is sent as is
         await jobs.create(bgjob("ours", fake={"run-for": "100ms"}))
         await jobs.wait("ours", "Completed")
         await asyncio.to_thread(op.stop)  # while the proxy still answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -78,15 +79,15 @@ class Jobs:
             PLURAL,
             name,
             patch,
-            _content_type="application/merge-patch+json",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
         return out
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         out = await self.custom.list_namespaced_custom_object(
             API_GROUP, API_VERSION, self.namespace, PLURAL
         )
-        items: list[dict[str, Any]] = out["items"]
+        items: builtins.list[dict[str, Any]] = out["items"]
         return items
 
     async def wait(self, name: str, *phases: str, within: float = 60) -> dict[str, Any]:
@@ -99,12 +100,13 @@ class Jobs:
 
         return await eventually(probe, within=within, what=f"{name} to be {'/'.join(phases)}")
 
-    async def batch_jobs(self, owner: str | None = None) -> list[Any]:
+    # `list` is a method here: the type is builtins.list.
+    async def batch_jobs(self, owner: str | None = None) -> builtins.list[Any]:
         sel = f"bgjobs.io/job={owner}" if owner else "app.kubernetes.io/managed-by=bgjobs"
         jobs = await self.batch.list_namespaced_job(self.namespace, label_selector=sel)
         return list(jobs.items)
 
-    async def events(self, name: str) -> list[Any]:
+    async def events(self, name: str) -> builtins.list[Any]:
         core = client.CoreV1Api(self.api)
         got = await core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"
@@ -169,7 +171,7 @@ class Schedules:
             "jobschedules",
             name,
             patch,
-            _content_type="application/merge-patch+json",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
         return out
 

@@ -14,10 +14,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import free_port
 
 
@@ -68,18 +68,18 @@ class PostgresServer:
         listen = ",".join(["127.0.0.1", *([self.host] if self.host else [])])
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses={listen} -c fsync=off"
         self._run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if (
+
+        def accepting() -> bool:
+            return (
                 subprocess.run(
                     [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                     capture_output=True,
                 ).returncode
                 == 0
-            ):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("PostgreSQL did not become ready")
+            )
+
+        eventually_sync(accepting, within=30, interval=0.1, what="PostgreSQL to accept connections")
+        return self
 
     def stop(self) -> None:
         if self.dir is None:

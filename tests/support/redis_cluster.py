@@ -7,11 +7,11 @@ MEET``. Ready once every node says ``cluster_state:ok`` and knows the others.
 
 from __future__ import annotations
 
-import time
 from types import TracebackType
 
 import redis
 
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import RedisServer
 
 SLOTS = 16384
@@ -53,11 +53,7 @@ class RedisClusterServers:
         with redis.Redis(port=self.nodes[0].port) as conn:
             for node in self.nodes[1:]:
                 conn.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the Redis Cluster did not form within {timeout:g}s")
-            time.sleep(0.1)
+        eventually_sync(self._ready, within=timeout, interval=0.1, what="the Redis Cluster to form")
         return self
 
     def _ready(self) -> bool:

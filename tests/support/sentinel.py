@@ -9,12 +9,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import RedisServer, free_port
 
 MASTER = "bgjobs"
@@ -54,12 +54,13 @@ class SentinelGroup:
                 subprocess.Popen([str(self.binary), str(conf)], stdout=subprocess.DEVNULL)
             )
             self.ports.append(port)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if all(self._knows_replica(port) for port in self.ports):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"the sentinels did not see the replica; logs in {self._dir}")
+        eventually_sync(
+            lambda: all(self._knows_replica(port) for port in self.ports),
+            within=30,
+            interval=0.1,
+            what=f"the sentinels to see the replica (logs in {self._dir})",
+        )
+        return self
 
     def _knows_replica(self, port: int) -> bool:
         try:

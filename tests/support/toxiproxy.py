@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.cluster import tool_bin
+from tests.support.poll import eventually_sync
 from tests.support.redis_server import free_port
 
 
@@ -40,14 +40,16 @@ class Toxiproxy:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
                 self.call("GET", "/version")
-                return self
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("toxiproxy-server did not answer within 10s")
+                return False
+            return True
+
+        eventually_sync(answers, within=10, interval=0.05, what="toxiproxy-server to answer")
+        return self
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

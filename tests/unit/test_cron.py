@@ -12,12 +12,23 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def local(zone: ZoneInfo, *args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=zone, fold=fold).astimezone(UTC)
+def local(
+    zone: ZoneInfo,
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    *,
+    fold: int = 0,
+) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone, fold=fold).astimezone(UTC)
 
 
 @pytest.mark.parametrize(
@@ -196,3 +207,18 @@ def test_every_with_a_fraction_of_a_second_keeps_exact_slots() -> None:
 def test_a_rare_but_real_date_is_not_refused() -> None:
     """A fifth Monday of February happens (2016, 2044): not 'never fires'."""
     assert parse_schedule("0 0 * 2 1#5", "UTC").next_after(utc(2026, 6, 1)) == utc(2044, 2, 29)
+
+
+@pytest.mark.parametrize(
+    ("expr", "ask"),
+    [
+        pytest.param("0 9 * * *", "next_after", id="cron-next"),
+        pytest.param("0 9 * * *", "latest_at_or_before", id="cron-latest"),
+        pytest.param("@every 5m", "next_after", id="every-next"),
+        pytest.param("@every 5m", "latest_at_or_before", id="every-latest"),
+    ],
+)
+def test_a_clock_without_a_zone_is_refused(expr: str, ask: str) -> None:
+    """Slots are instants: a naive time could be read in any zone."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        getattr(parse_schedule(expr, "Europe/Berlin"), ask)(datetime(2026, 6, 1, 9, 0))

@@ -7,6 +7,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs.k8s import Kube
 from bgjobs.k8s.events import EventSeries
+from tests.support.poll import eventually
 
 KEY = ("ns", "uid-1", "Warning", "DispatchFailed")
 
@@ -114,10 +115,7 @@ async def test_repeats_while_the_event_is_being_made_are_written_after_it() -> N
     async def settled() -> bool:
         return len(kube.writes) >= 2
 
-    deadline = asyncio.get_running_loop().time() + 5
-    while not await settled():
-        assert asyncio.get_running_loop().time() < deadline, kube.writes
-        await asyncio.sleep(0.02)
+    await eventually(settled, within=5, interval=0.02, what="the post and the count")
     # The Event is made with the message current when it is written, then counted.
     assert kube.writes == [("post", 1, "try 2"), ("count", 3, "try 2")]
     kube.emit(job, type_="Normal", reason="Dispatched", message="a transition")

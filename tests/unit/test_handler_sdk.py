@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from bgjobs_handler import (
     run_handler,
 )
 from bgjobs_handler.local import main as local_main
+from tests.support.poll import eventually_sync
 
 
 class Mail(BaseModel):
@@ -190,12 +190,15 @@ def test_a_real_sigterm_reaches_the_running_handler(tmp_path: Path) -> None:
             env={**os.environ, **env({}), "BGJOB_TERMINATION_LOG": str(log)},
             stderr=err,
         )
+
+    def handler_started() -> bool:  # the handler says it runs (and has not died)
+        if started.exists():
+            return True
+        assert proc.poll() is None, stderr.read_text()
+        return False
+
     try:
-        deadline = time.monotonic() + 30
-        while not started.exists():  # poll: the handler says it runs
-            assert proc.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "the handler never started"
-            time.sleep(0.05)
+        eventually_sync(handler_started, within=30, interval=0.05, what="the handler to start")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == EXIT_TERMINATED
     finally:

@@ -1,5 +1,6 @@
 """The BackgroundJob state machine, table-driven, with a fixed clock."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,3 +123,98 @@ def test_conditions_follow_the_phase_and_keep_transition_times() -> None:
 )
 def test_queued_reason(not_before: datetime | None, reason: str) -> None:
     assert lc.queued(BackgroundJobStatus(), now=NOW, not_before=not_before).reason == reason
+
+
+RETRYING = BackgroundJobStatus(
+    phase=Phase.RETRYING,
+    reason="Retrying",
+    message="attempt failed (Error); retry 1 of 2",
+    retry_count=1,
+    queued_at=NOW - timedelta(minutes=5),
+    next_attempt_at=NOW + timedelta(seconds=30),
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "step", "phase", "reason", "error"),
+    [
+        pytest.param(
+            BackgroundJobStatus(), lambda s: lc.invalid(s, "spec.type: bad", NOW),
+            Phase.FAILED, "InvalidSpec", "spec.type: bad", id="invalid-fails-at-once",
+        ),
+        pytest.param(
+            RETRYING, lambda s: lc.invalid(s, "spec.payload: too big", NOW),
+            Phase.FAILED, "InvalidSpec", "spec.payload: too big", id="invalid-while-retrying",
+        ),
+        pytest.param(
+            RETRYING, lambda s: lc.cancelled(s, NOW),
+            Phase.CANCELLED, "Cancelled", None, id="cancel-while-retrying",
+        ),
+        pytest.param(
+            BackgroundJobStatus(phase=Phase.PENDING), lambda s: lc.cancelled(s, NOW),
+            Phase.CANCELLED, "Cancelled", None, id="cancel-while-queued",
+        ),
+    ],
+)  # fmt: skip
+def test_a_final_phase_completes_now_and_waits_for_nothing(
+    status: BackgroundJobStatus,
+    step: Callable[[BackgroundJobStatus], BackgroundJobStatus],
+    phase: Phase,
+    reason: str,
+    error: str | None,
+) -> None:
+    new = step(status)
+    assert (new.phase, new.reason, new.error) == (phase, reason, error)
+    assert new.phase is not None
+    assert new.phase.finished
+    assert (new.completed_at, new.next_attempt_at) == (NOW, None)
+    assert new.message
+
+
+def test_an_unknown_type_waits_pending_for_a_handler() -> None:
+    new = lc.unknown_type(BackgroundJobStatus(), "sms")
+    assert (new.phase, new.reason) == (Phase.PENDING, "UnknownType")
+    assert new.message is not None
+    assert "'sms'" in new.message
+    assert new.completed_at is None
+
+
+def test_a_retrying_job_queued_again_stays_retrying_and_keeps_its_place() -> None:
+    new = lc.queued(RETRYING, now=NOW, not_before=RETRYING.next_attempt_at)
+    assert (new.phase, new.reason, new.message) == (Phase.RETRYING, "Retrying", RETRYING.message)
+    assert new.queued_at == RETRYING.queued_at
+
+
+CREATED = NOW - timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "run_at", "delay", "due"),
+    [
+        pytest.param(BackgroundJobStatus(), None, None, None, id="now"),
+        pytest.param(
+            BackgroundJobStatus(), NOW + timedelta(hours=1), None, NOW + timedelta(hours=1),
+            id="run-at",
+        ),
+        pytest.param(
+            BackgroundJobStatus(), None, timedelta(minutes=5), CREATED + timedelta(minutes=5),
+            id="delay-counts-from-creation",
+        ),
+        # A retry waits for its backoff, not for the first attempt's runAt or delay.
+        pytest.param(
+            RETRYING, NOW - timedelta(hours=1), None, RETRYING.next_attempt_at,
+            id="retry-backoff-over-run-at",
+        ),
+        pytest.param(
+            RETRYING, None, timedelta(minutes=5), RETRYING.next_attempt_at,
+            id="retry-backoff-over-delay",
+        ),
+    ],
+)  # fmt: skip
+def test_when_the_next_attempt_may_start(
+    status: BackgroundJobStatus,
+    run_at: datetime | None,
+    delay: timedelta | None,
+    due: datetime | None,
+) -> None:
+    assert lc.due_time(status, CREATED, run_at, delay) == due

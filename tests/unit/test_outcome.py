@@ -1,10 +1,11 @@
 """Reading an attempt's outcome from its Job and pod JSON."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bgjobs.logic.outcome import classify
+from bgjobs.logic.outcome import Outcome, classify, ended
 
 
 def job(kind: str | None, reason: str = "") -> dict[str, Any]:
@@ -48,7 +49,9 @@ def test_success_result_is_the_termination_message() -> None:
         (job("Failed", "BackoffLimitExceeded"), [], "BackoffLimitExceeded", False),
     ],
 )
-def test_failures(batch: dict, pods: list, reason: str, permanent: bool) -> None:
+def test_failures(
+    batch: dict[str, Any], pods: list[dict[str, Any]], reason: str, permanent: bool
+) -> None:
     out = classify(batch, pods)
     assert out is not None
     assert (out.succeeded, out.reason, out.permanent) == (False, reason, permanent)
@@ -67,3 +70,47 @@ def test_a_deadline_keeps_the_handlers_own_words_when_its_pod_was_seen() -> None
     assert out is not None
     assert (out.reason, out.permanent) == ("DeadlineExceeded", False)
     assert out.error.endswith(said), out.error
+
+
+@pytest.mark.parametrize(
+    ("batch", "over"),
+    [
+        pytest.param(job(None), False, id="running"),
+        pytest.param(job("Complete"), True, id="complete"),
+        pytest.param(job("Failed", "DeadlineExceeded"), True, id="failed"),
+        pytest.param({"status": {"conditions": [{"type": "Failed", "status": "False"}]}}, False,
+                     id="condition-not-true"),
+        pytest.param({"status": {"conditions": [{"type": "Suspended", "status": "True"}]}}, False,
+                     id="other-condition"),
+        pytest.param({}, False, id="no-status-yet"),
+        # Being deleted: the dispatch slot is free before the Job is gone.
+        pytest.param({**job(None), "metadata": {"deletionTimestamp": "2026-11-28T12:00:00Z"}},
+                     True, id="being-deleted"),
+    ],
+)  # fmt: skip
+def test_a_job_frees_its_dispatch_slot_once_it_has_ended(batch: dict[str, Any], over: bool) -> None:
+    assert ended({"metadata": {}, **batch}) is over
+
+
+@pytest.mark.parametrize(
+    ("message", "result"),
+    [
+        pytest.param("", None, id="none-written"),
+        pytest.param("  \n", None, id="blank"),
+        pytest.param('{"sent": 2}', {"sent": 2}, id="json"),
+        pytest.param("[1, 2]", [1, 2], id="json-list"),
+        pytest.param("sent", "sent", id="text"),
+    ],
+)
+def test_a_success_result_is_the_json_the_handler_wrote(message: str, result: Any) -> None:
+    out = classify(job("Complete"), [pod(0, message)])
+    assert out is not None
+    assert out.succeeded
+    assert out.result == result
+
+
+def test_a_job_lost_before_it_finished_is_retried() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    out = Outcome.lost("the attempt's Job was deleted", now)
+    assert (out.succeeded, out.permanent, out.reason) == (False, False, "JobLost")
+    assert (out.error, out.finished_at, out.result) == ("the attempt's Job was deleted", now, None)

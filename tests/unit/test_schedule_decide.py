@@ -166,3 +166,11 @@ def test_child_of_reads_what_the_schedule_needs() -> None:
     assert (c.name, c.phase, c.active) == ("j", "Completed", False)
     assert c.completed_at == datetime(2026, 6, 1, 11, 5, tzinfo=UTC)
     assert Child.of({"metadata": {"name": "new"}}).active
+
+
+def test_an_unreadable_status_starts_afresh_and_the_last_success_is_kept() -> None:
+    corrupt = schedule(status={"runCount": "many"})
+    assert decide(corrupt, [], NOW).status.run_count == 1  # the due slot, counted from 0
+    earlier = NOW - timedelta(days=3)
+    kept = schedule(status={"lastSuccessfulTime": earlier.isoformat()})
+    assert decide(kept, [], NOW).status.last_successful_time == earlier

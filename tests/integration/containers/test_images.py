@@ -96,7 +96,7 @@ def test_notifications_and_market_resolution_images(tmp_path: Path) -> None:
     answers = iter([(200, b""), (404, b"no such hook"), (500, b"down")])
     with http_peer(lambda seen: next(answers)) as peer:
         env = {"NOTIFY_SECRET": "s", "NOTIFY_TIMEOUT": "5"}
-        payload = {"url": peer.url, "text": "hi"}
+        payload: dict[str, Any] = {"url": peer.url, "text": "hi"}
         assert run_image("notifications", payload, tmp_path, env)[0] == 0
         assert run_image("notifications", payload, tmp_path, env) == (
             3,

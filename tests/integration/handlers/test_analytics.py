@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-def rows(url: str) -> list[tuple]:
+def rows(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT event_type, user_id, data, job FROM analytics_events ORDER BY recorded_at"
@@ -79,6 +80,6 @@ def test_database_down_is_retryable(tmp_path: Path) -> None:
         ({"eventType": "x", "data": "{}"}, "payload.data"),
     ],
 )
-def test_no_silent_coercion(tmp_path: Path, payload: dict, field: str) -> None:
+def test_no_silent_coercion(tmp_path: Path, payload: dict[str, Any], field: str) -> None:
     code, out = attempt(record, payload, tmp_path, env={"DATABASE_URL": "postgresql://unused"})
     assert (code, out.startswith(field)) == (3, True), out

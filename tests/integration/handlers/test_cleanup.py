@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ async def finished(jobs: Jobs, name: str, phase: str, age: timedelta) -> None:
         "backgroundjobs",
         name,
         {"status": {"phase": phase, "completedAt": done}},
-        _content_type="application/merge-patch+json",
+        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
     )
 
 
@@ -87,7 +88,7 @@ def test_bad_age_is_permanent(tmp_path: Path) -> None:
     "payload",
     [{"dryRun": "true"}, {"dryRun": 0}, {"olderThan": 7}, {"namespaces": "app"}],
 )
-def test_no_silent_coercion(tmp_path: Path, payload: dict) -> None:
+def test_no_silent_coercion(tmp_path: Path, payload: dict[str, Any]) -> None:
     code, out = attempt(cleanup, payload, tmp_path)
     assert (code, out.startswith(f"payload.{next(iter(payload))}")) == (3, True), out
 
@@ -108,6 +109,6 @@ CUTOFF = datetime(2026, 11, 21, tzinfo=UTC)
         (None, None),
     ],
 )
-def test_which_jobs_are_old_enough(status: dict | None, phase: str | None) -> None:
+def test_which_jobs_are_old_enough(status: dict[str, Any] | None, phase: str | None) -> None:
     obj = {"metadata": {"name": "j"}, "status": status}
     assert module.expired_phase(obj, ("Completed", "Failed"), CUTOFF) == phase

@@ -107,7 +107,11 @@ def test_retried_attempt_keeps_the_message_id(
     ],
 )
 def test_failures(
-    smtp: tuple[Inbox, dict[str, str]], tmp_path: Path, payload: dict, code: int, text: str
+    smtp: tuple[Inbox, dict[str, str]],
+    tmp_path: Path,
+    payload: dict[str, Any],
+    code: int,
+    text: str,
 ) -> None:
     _, env = smtp
     got, out = attempt(send, payload, tmp_path, env=env)
@@ -136,10 +140,17 @@ def tls_server(security: str, certs: Certificates) -> Iterator[tuple[Inbox, dict
     """aiosmtpd with the generated certificate: STARTTLS required, or TLS from the first byte."""
     inbox, port = Inbox(), free_port()
     if security == "starttls":
-        tls = {"tls_context": certs.server_context(), "require_starttls": True}
+        controller = Controller(
+            inbox,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=certs.server_context(),
+            require_starttls=True,
+        )
     else:
-        tls = {"ssl_context": certs.server_context()}
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **tls)
+        controller = Controller(
+            inbox, hostname="127.0.0.1", port=port, ssl_context=certs.server_context()
+        )
     controller.start()
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": security}
     try:

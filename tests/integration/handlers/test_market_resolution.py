@@ -122,7 +122,7 @@ def test_a_string_of_digits_is_the_market_it_names(tmp_path: Path) -> None:
         ({"marketId": 8, "outcome": "NO", "username": "mallory"}, "403: AUTHORIZATION_DENIED"),
     ],
 )
-def test_server_refusals_are_permanent(tmp_path: Path, payload: dict, text: str) -> None:
+def test_server_refusals_are_permanent(tmp_path: Path, payload: dict[str, Any], text: str) -> None:
     ((code, out, _),) = run(payload, tmp_path, SocialPredict())
     assert code == 3
     assert out == f"resolve answered {text}"
