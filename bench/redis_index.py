@@ -26,6 +26,7 @@ from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
 from bgjobs.runtime.reconciler import Reconciler
 from bgjobs.runtime.registry_source import RegistrySource
+from bgjobs.runtime.workqueue import WorkQueue
 from tests.support.redis_server import RedisServer
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -67,7 +68,7 @@ async def run(count: int) -> None:
     with RedisServer() as server:
         redis = Redis.from_url(server.url)
         queue = RedisQueue(redis, prefix="bench:")
-        reconciler = Reconciler(None, queue, source)  # type: ignore[arg-type]  # no API calls
+        reconciler = Reconciler(None, queue, source, WorkQueue())  # type: ignore[arg-type]  # no API calls
         bodies = [body(i) for i in range(count)]
 
         t0 = time.perf_counter()

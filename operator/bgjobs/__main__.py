@@ -25,7 +25,8 @@ A flag's environment variable, where it has one, is named in its help.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(env: Settings) -> argparse.ArgumentParser:
+    """The command line; ``env`` (the settings from the environment) gives the defaults."""
     parser = argparse.ArgumentParser(
         prog="bgjobs",
         description="bgjobs: Kubernetes-native background jobs.",
@@ -40,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env = Settings.from_env()
     run.add_argument("--redis-url", default=env.redis_url, help="BGJOBS_REDIS_URL (%(default)s)")
     run.add_argument(
         "--redis-prefix", default=env.redis_prefix, help="BGJOBS_REDIS_PREFIX (%(default)s)"
@@ -94,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.metrics_port,
         help="BGJOBS_METRICS_PORT, 0 = off (%(default)s)",
     )
-    run.add_argument("--workers", type=int, default=env.workers, help="BGJOBS_WORKERS")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=env.workers,
+        help="reconciles at once; BGJOBS_WORKERS (%(default)s)",
+    )
     run.add_argument(
         "--health-port",
         type=int,
@@ -183,69 +188,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.webhook_port,
         help="serve the validating webhook on this port (BGJOBS_WEBHOOK_PORT)",
     )
-    hook.add_argument("--webhook-addr", default=env.webhook_addr, help="listen address")
+    hook.add_argument(
+        "--webhook-addr", default=env.webhook_addr, help="listen address; BGJOBS_WEBHOOK_ADDR"
+    )
     hook.add_argument(
         "--webhook-host",
         default=env.webhook_host,
-        help="host name or IP the API server calls (default: --webhook-addr)",
+        help="host name or IP the API server calls (default: --webhook-addr); BGJOBS_WEBHOOK_HOST",
     )
-    hook.add_argument("--webhook-cert", default=env.webhook_cert, help="TLS certificate file")
-    hook.add_argument("--webhook-key", default=env.webhook_key, help="TLS key file")
-    hook.add_argument("--webhook-ca", default=env.webhook_ca, help="CA bundle file for the config")
+    hook.add_argument(
+        "--webhook-cert", default=env.webhook_cert, help="TLS certificate file; BGJOBS_WEBHOOK_CERT"
+    )
+    hook.add_argument(
+        "--webhook-key", default=env.webhook_key, help="TLS key file; BGJOBS_WEBHOOK_KEY"
+    )
+    hook.add_argument(
+        "--webhook-ca",
+        default=env.webhook_ca,
+        help="CA bundle file for the config; BGJOBS_WEBHOOK_CA",
+    )
     hook.add_argument(
         "--webhook-manage",
         default=env.webhook_manage,
         metavar="NAME",
         help="let the operator create/patch ValidatingWebhookConfiguration NAME (a dotted "
-        "domain, e.g. webhooks.bgjobs.io)",
+        "domain, e.g. webhooks.bgjobs.io); BGJOBS_WEBHOOK_MANAGE",
     )
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     import kopf
 
     from bgjobs.handlers import kopf_app
 
-    env = Settings.from_env()
-    namespaces = [] if args.all_namespaces else (args.namespaces or env.namespaces)
-    settings = Settings(
-        redis_url=args.redis_url,
-        redis_password=env.redis_password,
-        redis_prefix=args.redis_prefix,
-        redis_sentinels=args.redis_sentinels or env.redis_sentinels,
-        redis_sentinel_master=args.redis_sentinel_master,
-        redis_cluster=args.redis_cluster,
-        redis_sentinel_password=env.redis_sentinel_password,
-        registry_configmap=args.registry_configmap,
-        registry_file=args.registry_file,
-        namespaces=namespaces,
-        metrics_port=args.metrics_port,
-        workers=args.workers,
-        kubeconfig=env.kubeconfig,
-        leader_elect=args.leader_elect,
-        lease_duration=args.lease_duration,
-        renew_deadline=args.renew_deadline,
-        retry_period=args.retry_period,
-        api_timeout=args.api_timeout,
-        redis_timeout=args.redis_timeout,
-        resync_period=args.resync_period,
-        transition_events=args.transition_events,
-        phase_labels=args.phase_labels,
-        health_port=args.health_port,
-        unhealthy_after=args.unhealthy_after,
-        webhook_port=args.webhook_port,
-        webhook_addr=args.webhook_addr,
-        webhook_host=args.webhook_host,
-        webhook_cert=args.webhook_cert,
-        webhook_key=args.webhook_key,
-        webhook_ca=args.webhook_ca,
-        webhook_manage=args.webhook_manage,
-    )
     settings.check()
-    kopf_app.CONFIG = settings
     if settings.webhook_port:  # kopf refuses admission handlers without a server
         from bgjobs.handlers import admission  # noqa: F401
     kopf.configure(
@@ -260,27 +239,24 @@ def run(args: argparse.Namespace) -> int:
         # One election mechanism: our Lease (--leader-elect), which fences the
         # dispatcher. kopf's peering would only pause kopf's own handlers.
         standalone=True,
-        namespaces=namespaces,
-        clusterwide=not namespaces,
+        namespaces=list(settings.namespaces),
+        clusterwide=not settings.namespaces,
+        memo=kopf_app.memo_for(settings),
     )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        env = Settings.from_env()
+        args = build_parser(env).parse_args(argv)
+        if args.command != "run":
+            build_parser(env).print_help()
+            return 2
+        return run(env.with_flags(args), args)
     except SettingsError as exc:
         print(f"bgjobs: {exc}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        try:
-            return run(args)
-        except SettingsError as exc:
-            print(f"bgjobs: {exc}", file=sys.stderr)
-            return 2
-    parser.print_help()
-    return 2
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
-"""Operator settings, from command-line flags and ``BGJOBS_*`` environment variables."""
+"""Operator settings: built once, from the ``BGJOBS_*`` environment and then the
+command-line flags (:meth:`Settings.from_env`, :meth:`Settings.with_flags`), and
+handed to what needs them. Frozen: nothing changes them once the operator runs.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bgjobs.queue.keys import check_prefix
+from bgjobs.webhook import WebhookOptions
 
 
 class SettingsError(ValueError):
     """A setting's value is unusable; the message names the variable."""
 
 
-def _env_list(name: str) -> list[str]:
-    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
 def _env_int(name: str, default: int) -> int:
@@ -68,7 +74,7 @@ DURATIONS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str | None = None
@@ -76,7 +82,7 @@ class Settings:
     #: Redis Sentinel: ``host:port`` of each sentinel, and the monitored
     #: master's name. When given, the master is found through them (and
     #: found again after a failover); ``redis_url`` then only names the db.
-    redis_sentinels: list[str] = field(default_factory=list)
+    redis_sentinels: tuple[str, ...] = ()
     redis_sentinel_master: str = "mymaster"
     #: The sentinels' own password, if they ask for one.
     redis_sentinel_password: str | None = None
@@ -87,7 +93,7 @@ class Settings:
     #: A registry file, for local runs (reloaded when it changes).
     registry_file: str | None = None
     #: Namespaces to watch; empty = the whole cluster.
-    namespaces: list[str] = field(default_factory=list)
+    namespaces: tuple[str, ...] = ()
     metrics_port: int = 8080
     workers: int = 16
     kubeconfig: str | None = None
@@ -158,6 +164,35 @@ class Settings:
             webhook_key=env("BGJOBS_WEBHOOK_KEY") or None,
             webhook_ca=env("BGJOBS_WEBHOOK_CA") or None,
             webhook_manage=env("BGJOBS_WEBHOOK_MANAGE") or None,
+        )
+
+    def with_flags(self, args: argparse.Namespace) -> Settings:
+        """These settings with the flags given on the command line (each flag's
+        destination is the setting's name; a flag not given leaves it)."""
+        given = {
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(args, f.name, None) is not None
+        }
+        for name in ("namespaces", "redis_sentinels"):  # repeatable flags: lists
+            if name in given:
+                given[name] = tuple(given[name])
+        if getattr(args, "all_namespaces", False):
+            given["namespaces"] = ()
+        return dataclasses.replace(self, **given)
+
+    def webhook(self) -> WebhookOptions | None:
+        """The admission webhook's options; None when it is off."""
+        if not self.webhook_port:
+            return None
+        return WebhookOptions(
+            port=self.webhook_port,
+            addr=self.webhook_addr,
+            host=self.webhook_host,
+            cert=self.webhook_cert,
+            key=self.webhook_key,
+            ca=self.webhook_ca,
+            manage=self.webhook_manage,
         )
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:

@@ -1,7 +1,10 @@
 """Settings from the environment: a bad value names its variable."""
 
+import dataclasses
+
 import pytest
 
+from bgjobs.__main__ import build_parser
 from bgjobs.settings import Settings, SettingsError
 
 
@@ -119,3 +122,41 @@ def test_redis_cluster_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("BGJOBS_REDIS_CLUSTER", "maybe")
     with pytest.raises(SettingsError, match="BGJOBS_REDIS_CLUSTER: expected true or false"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "want"),
+    [
+        pytest.param({}, [], {"namespaces": (), "workers": 16}, id="defaults"),
+        pytest.param({"BGJOBS_NAMESPACES": "a,b", "BGJOBS_WORKERS": "4"}, [],
+                     {"namespaces": ("a", "b"), "workers": 4}, id="from the environment"),
+        pytest.param({"BGJOBS_NAMESPACES": "a,b", "BGJOBS_WORKERS": "4"},
+                     ["-n", "c", "--workers", "2"],
+                     {"namespaces": ("c",), "workers": 2}, id="flags win"),
+        pytest.param({"BGJOBS_NAMESPACES": "a"}, ["-A"], {"namespaces": ()},
+                     id="--all-namespaces over the environment"),
+        pytest.param({"BGJOBS_REDIS_PASSWORD": "s3cret"}, ["--redis-prefix", "x:"],
+                     {"redis_password": "s3cret", "redis_prefix": "x:"},
+                     id="settings without a flag stay"),
+    ],
+)  # fmt: skip
+def test_settings_come_from_the_environment_then_the_flags(
+    monkeypatch: pytest.MonkeyPatch,
+    environ: dict[str, str],
+    argv: list[str],
+    want: dict[str, object],
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    env = Settings.from_env()
+    settings = env.with_flags(build_parser(env).parse_args(["run", *argv]))
+    assert {k: getattr(settings, k) for k in want} == want
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.workers = 1  # type: ignore[misc]
+
+
+def test_the_webhook_options_come_from_the_settings() -> None:
+    assert Settings().webhook() is None
+    hook = Settings(webhook_port=8443, webhook_host="op.svc").webhook()
+    assert hook is not None
+    assert (hook.port, hook.host, hook.addr) == (8443, "op.svc", "0.0.0.0")

@@ -97,18 +97,16 @@ def test_an_attempt_job_is_kept_without_its_pod_template() -> None:
     assert kept == {"metadata": {"name": "j-a1", "finalizers": ["f"]}, "status": job["status"]}
 
 
-async def test_the_work_queue_keeps_summaries_and_never_an_older_version() -> None:
-    queue = WorkQueue(_nothing, workers=1, keep=slim.keep_bgjob, expand=slim.expand)
+def test_the_work_queue_keeps_a_finished_job_as_a_summary() -> None:
+    queue = WorkQueue(workers=1, keep=slim.keep_bgjob, expand=slim.expand)
     queue.add(("ns", "j"), bgjob("Completed"))
-    assert queue.cached(("ns", "j"))[slim.SLIM]
-    queue.remember(("ns", "j"), bgjob("Running", rv="6"))  # older: refused
-    assert queue.cached(("ns", "j"))[slim.SLIM]
-    queue.remember(("ns", "j"), bgjob("Running", rv="8"))  # newer: kept whole
-    assert not queue.cached(("ns", "j")).get(slim.SLIM)
-
-
-async def _nothing(key: Any, body: Any, seen_at: float) -> None:
-    return None
+    cached = queue.cached(("ns", "j"))
+    assert isinstance(cached, dict)
+    assert cached[slim.SLIM]
+    queue.add(("ns", "j"), bgjob("Running", rv="8"))  # retried: live again, kept whole
+    cached = queue.cached(("ns", "j"))
+    assert isinstance(cached, dict)
+    assert not cached.get(slim.SLIM)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import asyncio
 from typing import Any
 
 from bgjobs.runtime.health import Health
-from bgjobs.runtime.workqueue import FETCH, Key, Requeue, WorkQueue
+from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
 from tests.support.poll import eventually
 
 
@@ -23,8 +23,8 @@ async def test_events_for_a_busy_key_collapse_into_one_more_run() -> None:
             await gate.wait()
         running -= 1
 
-    q = WorkQueue(handler, workers=4)
-    q.start(Health(faults={}))
+    q = WorkQueue(workers=4)
+    q.start(handler, Health(faults={}))
     key = ("ns", "a")
     q.add(key, {"metadata": {"resourceVersion": "1"}})
     await eventually(lambda: _true(len(calls) == 1), within=5)
@@ -49,8 +49,8 @@ async def test_urgent_keys_are_served_first() -> None:
             await gate.wait()
         order.append(key[1])
 
-    q = WorkQueue(handler, workers=1)
-    q.start(Health(faults={}))
+    q = WorkQueue(workers=1)
+    q.start(handler, Health(faults={}))
     q.add(("ns", "blocker"))
     await busy.wait()
     for name in ("n1", "n2", "n3"):
@@ -74,8 +74,8 @@ async def test_failures_are_retried_with_a_fresh_read() -> None:
         if len(bodies) == 2:
             raise RuntimeError("API down")
 
-    q = WorkQueue(handler, workers=2)
-    q.start(Health(faults={}))
+    q = WorkQueue(workers=2)
+    q.start(handler, Health(faults={}))
     q.add(("ns", "x"), {"metadata": {"resourceVersion": "7"}})
     await eventually(lambda: _true(len(bodies) == 3), within=5)
     await q.stop()
@@ -87,3 +87,100 @@ async def test_failures_are_retried_with_a_fresh_read() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def body(version: str) -> dict[str, Any]:
+    return {"metadata": {"resourceVersion": version}}
+
+
+def version(q: WorkQueue, key: Key) -> str:
+    cached = q.cached(key)
+    assert isinstance(cached, dict)
+    return str(cached["metadata"]["resourceVersion"])
+
+
+async def test_after_an_own_write_older_watch_versions_are_not_kept() -> None:
+    # Versions are opaque: "zz" sorts after "b7", "10" after "9" only as text.
+    key = ("ns", "a")
+    q = WorkQueue(workers=1)
+    done = asyncio.Event()
+
+    async def handler(k: Key, b: Any, seen_at: float) -> None:
+        q.wrote(k, body("b7"))  # the reconcile's own write
+        done.set()
+
+    q.add(key, body("zz"))
+    q.start(handler, Health(faults={}))
+    await eventually(lambda: _true(done.is_set()), within=5)
+    await q.stop()
+    assert version(q, key) == "b7"
+    q.watched(key, body("9"))  # the watch catching up: older than the write
+    assert version(q, key) == "b7"
+    q.watched(key, body("b7"))  # the write's own event
+    q.watched(key, body("10"))  # anything after it is newer
+    assert version(q, key) == "10"
+
+
+async def test_a_write_the_watch_delivered_first_does_not_hide_what_came_after() -> None:
+    key = ("ns", "a")
+    q = WorkQueue(workers=1)
+    done = asyncio.Event()
+
+    async def handler(k: Key, b: Any, seen_at: float) -> None:
+        # The watch delivers the write's version, and a newer one, before the
+        # write's answer is read.
+        q.watched(k, body("w1"))
+        q.watched(k, body("w2"))
+        q.wrote(k, body("w1"))
+        done.set()
+
+    q.add(key, body("w0"))
+    q.start(handler, Health(faults={}))
+    await eventually(lambda: _true(done.is_set()), within=5)
+    await q.stop()
+    assert version(q, key) == "w2"
+    q.watched(key, body("w3"))  # nothing is awaited
+    assert version(q, key) == "w3"
+
+
+async def written(q: WorkQueue, key: Key, version: str) -> None:
+    """Run one reconcile of ``key`` whose own write returns ``version``."""
+    done = asyncio.Event()
+
+    async def handler(k: Key, b: Any, seen_at: float) -> None:
+        q.wrote(k, body(version))
+        done.set()
+
+    q.add(key, body("old"))
+    q.start(handler, Health(faults={}))
+    await eventually(lambda: _true(done.is_set()), within=5)
+    await q.stop()
+
+
+async def test_a_list_ends_the_wait_for_an_own_write() -> None:
+    key, q = ("ns", "a"), WorkQueue(workers=1)
+    await written(q, key, "mine")
+    q.add(key, body("listed"), listed=True)  # not in the watch's order: taken as it comes
+    assert version(q, key) == "listed"
+    q.watched(key, body("later"))
+    assert version(q, key) == "later"
+
+
+async def test_a_deletion_ends_the_wait_for_an_own_write() -> None:
+    key, q = ("ns", "a"), WorkQueue(workers=1)
+    await written(q, key, "mine")
+    q.watched(key, GONE)
+    assert q.cached(key) is GONE
+    q.watched(key, body("again"))  # created again under the same name
+    assert version(q, key) == "again"
+
+
+def test_a_read_fills_only_what_the_watch_left_empty() -> None:
+    q = WorkQueue(workers=1)
+    q.read(("ns", "a"), body("read"))
+    assert version(q, ("ns", "a")) == "read"
+    q.read(("ns", "a"), body("second read"))  # the first is kept: the watch decides next
+    assert version(q, ("ns", "a")) == "read"
+    q.read(("ns", "b"), None)
+    assert q.cached(("ns", "b")) is GONE
+    assert q.cached(("ns", "c")) is FETCH

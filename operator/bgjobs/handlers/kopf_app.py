@@ -28,8 +28,11 @@ from bgjobs.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-#: Set by ``bgjobs run`` before kopf starts; ``kopf run -m`` uses the environment.
-CONFIG: Settings | None = None
+
+def memo_for(settings: Settings) -> kopf.Memo:
+    """What ``bgjobs run`` hands kopf: the settings, read once (``kopf run -m``
+    without it reads them from the environment)."""
+    return kopf.Memo(settings=settings)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -66,7 +69,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # minute in all) before its task gives up: enough for an API server restart.
     settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
     try:
-        config = CONFIG or Settings.from_env()
+        config: Settings = memo.get("settings") or Settings.from_env()
         config.check()
     except SettingsError as exc:
         raise kopf.PermanentError(str(exc)) from exc
@@ -77,19 +80,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         # patterns; the CRDs are there before the operator), so kopf needs no
         # cluster-scoped list/watch on CRDs and namespaces.
         settings.scanning.disabled = True
-    if config.webhook_port:
-        webhook.configure(
-            settings,
-            webhook.WebhookOptions(
-                port=config.webhook_port,
-                addr=config.webhook_addr,
-                host=config.webhook_host,
-                cert=config.webhook_cert,
-                key=config.webhook_key,
-                ca=config.webhook_ca,
-                manage=config.webhook_manage,
-            ),
-        )
+    hook = config.webhook()
+    if hook is not None:
+        webhook.configure(settings, hook)
     try:
         memo.runtime = await Runtime.start(config)
         # kopf discovers its resources once, right after this handler; an API

@@ -47,7 +47,7 @@ from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.schedules import Children, ScheduleReconciler, Timers
 from bgjobs.runtime.slim import Summary, expand, keep_bgjob
-from bgjobs.runtime.workqueue import GONE, Key, WorkQueue
+from bgjobs.runtime.workqueue import GONE, Body, Key, WorkQueue
 from bgjobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ class Runtime:
     resync: Resync
     lock: RWLock
     schedules: WorkQueue
+    schedule_reconciler: ScheduleReconciler
     timers: Timers
+    children: Children
     health: Health
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     work_tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -122,7 +124,6 @@ class Runtime:
     health_server: web.AppRunner | None = None
     working: bool = False  # this replica dispatches (leads, or runs alone)
     admitting: set[asyncio.Task[None]] = field(default_factory=set)
-    children: Children | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -140,21 +141,7 @@ class Runtime:
         health.set("registry", False)
         health.set("redis", False)
         lock = RWLock()
-        reconciler = Reconciler(
-            kube,
-            queue,
-            registry,
-            clock=utcnow,
-            transition_events=settings.transition_events,
-            phase_labels=settings.phase_labels,
-        )
-
-        async def handle(key: Key, body: object, seen_at: float) -> None:
-            async with lock.reading():
-                await reconciler(key, body, seen_at)
-
-        work = WorkQueue(handle, workers=settings.workers, keep=keep_bgjob, expand=expand)
-        reconciler.work = work
+        work = WorkQueue(workers=settings.workers, keep=keep_bgjob, expand=expand)
 
         async def rebuild(epoch: str) -> int:
             # The list is read while reconciles go on, a page at a time, each
@@ -164,7 +151,7 @@ class Runtime:
             count = 0
             entries: list[QueueEntry] = []
             try:
-                async for page in kube.bgjob_pages(settings.namespaces or None):
+                async for page in kube.bgjob_pages(list(settings.namespaces) or None):
                     count += len(page)
                     now = utcnow()
                     entries += [e for e in (reconciler.entry_for(o, now) for o in page) if e]
@@ -178,7 +165,16 @@ class Runtime:
             return count
 
         dispatcher = Dispatcher(queue, registry, work, rebuild, utcnow)
-        reconciler.wake_dispatcher = dispatcher.wake
+        reconciler = Reconciler(
+            kube,
+            queue,
+            registry,
+            work,
+            clock=utcnow,
+            wake_dispatcher=dispatcher.wake,
+            transition_events=settings.transition_events,
+            phase_labels=settings.phase_labels,
+        )
 
         def on_registry_change(_: object) -> None:
             health.set("registry", True)
@@ -194,15 +190,15 @@ class Runtime:
             work,
             lock,
             ready=lambda: registry.loaded and dispatcher.rebuilt,
-            namespaces=settings.namespaces or None,
+            namespaces=list(settings.namespaces) or None,
             period=settings.resync_period,
             clock=utcnow,
         )
-        schedule_reconciler = ScheduleReconciler(kube, utcnow)
-        schedules = WorkQueue(schedule_reconciler, workers=2)
+        schedules = WorkQueue(workers=2)
         timers = Timers(schedules.add, utcnow)
-        schedule_reconciler.work = schedules
-        schedule_reconciler.timers = timers
+        informers: list[Informer] = []  # made once the runtime exists: they feed it
+        children = Children(work, lambda: bool(informers) and all(i.listed for i in informers))
+        schedule_reconciler = ScheduleReconciler(kube, schedules, timers, children, utcnow)
         rt = cls(
             settings,
             kube,
@@ -215,17 +211,17 @@ class Runtime:
             resync,
             lock,
             schedules,
+            schedule_reconciler,
             timers,
+            children,
             health,
         )
         rt._count_cached()
         scopes: list[str | None] = list(settings.namespaces) or [None]
-        informers = [Informer(kube, PLURAL, namespace, rt.on_bgjob) for namespace in scopes]
+        informers += [Informer(kube, PLURAL, namespace, rt.on_bgjob) for namespace in scopes]
         for informer in informers:
             where = f"watch-{informer.namespace}" if informer.namespace else "watch"
             rt._spawn(rt.tasks, where, informer.run)
-        rt.children = Children(work, lambda: all(i.listed for i in informers))
-        schedule_reconciler.children = rt.children
         if settings.metrics_port:
             start_http_server(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
@@ -293,12 +289,15 @@ class Runtime:
             self.admitting.add(task)
             task.add_done_callback(self.admitting.discard)
         gone = kind in ("DELETED", "GONE")
-        self.work.add(key, GONE if gone else obj, seen_at=seen_at)
-        if self.children is not None:
-            self.children.seen(kind, obj)
+        self.work.add(key, GONE if gone else obj, seen_at=seen_at, listed=kind == "LISTED")
+        self.children.seen(kind, obj)
         for ref in obj["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == SCHEDULE_KIND and ref.get("apiVersion", "").startswith(API_GROUP):
                 self.schedules.add((key[0], ref["name"]))
+
+    async def _reconcile(self, key: Key, body: Body, seen_at: float) -> None:
+        async with self.lock.reading():  # a rebuild's Redis writes wait for it
+            await self.reconciler(key, body, seen_at)
 
     async def admit(self, body: dict[str, Any], seen_at: float) -> None:
         """Queue a job seen for the first time before its reconcile (see
@@ -314,8 +313,8 @@ class Runtime:
 
     def _start_work(self) -> None:
         self.working = True
-        self.work.start(self.health)
-        self.schedules.start(self.health, "schedule-workers")
+        self.work.start(self._reconcile, self.health)
+        self.schedules.start(self.schedule_reconciler, self.health, "schedule-workers")
         self._spawn(self.work_tasks, "dispatcher", self.dispatcher.run)
         self._spawn(self.work_tasks, "resync", self.resync.run)
         metrics.LEADING.set(1)

@@ -39,7 +39,7 @@ from bgjobs.queue import RedisQueue
 from bgjobs.queue.redis_queue import QueueEntry
 from bgjobs.runtime import slim
 from bgjobs.runtime.registry_source import RegistrySource
-from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
+from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class Reconciler:
         kube: Kube,
         queue: RedisQueue,
         registry: RegistrySource,
+        work: WorkQueue,
         *,
         clock: Clock = utcnow,
         wake_dispatcher: Callable[[], None] = lambda: None,
@@ -139,7 +140,7 @@ class Reconciler:
         #: status conditions record every transition either way).
         self.transition_events = transition_events
         self.phase_labels = phase_labels
-        self.work: WorkQueue | None = None
+        self.work = work
         #: Attempt Jobs as last seen by the watch (kopf_app fills it): reading a
         #: running attempt costs no API call until its Job has finished.
         self.attempt_jobs: dict[Key, dict[str, Any]] = {}
@@ -157,7 +158,7 @@ class Reconciler:
         keys, self._touched = self._touched or set(), None
         return keys
 
-    async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
+    async def __call__(self, key: Key, body: Body, seen_at: float) -> None:
         try:
             await self._handle(key, body, seen_at)
         finally:
@@ -166,13 +167,13 @@ class Reconciler:
             if self._touched is not None:
                 self._touched.add(key)
 
-    async def _handle(self, key: Key, body: Any, seen_at: float) -> None:
+    async def _handle(self, key: Key, body: Body, seen_at: float) -> None:
         namespace, name = key
         if body is FETCH:
-            body = await self.kube.get_bgjob(namespace, name)
-            if self.work is not None:
-                self.work.remember(key, body if body is not None else GONE)
-        if body is GONE or body is None:
+            read = await self.kube.get_bgjob(namespace, name)
+            self.work.read(key, read)
+            body = GONE if read is None else read
+        if isinstance(body, Marker):  # GONE
             await self._forget(queue_member(namespace, name), "")
             await self.queue.cancel_expiry(queue_member(namespace, name))
             await self._release_all(namespace, name)
@@ -556,8 +557,7 @@ class Reconciler:
         body = await self.kube.patch_status(
             PLURAL, job.namespace, job.name, patch, job.body["metadata"].get("resourceVersion")
         )
-        if self.work is not None:
-            self.work.remember((job.namespace, job.name), body)
+        self.work.wrote((job.namespace, job.name), body)
         if self.phase_labels:
             body = await self._sync_labels(body, new)
         old = job.status
@@ -598,8 +598,7 @@ class Reconciler:
         out = await self.kube.patch_bgjob(
             meta["namespace"], meta["name"], {"metadata": {"labels": want}}
         )
-        if self.work is not None:
-            self.work.remember((meta["namespace"], meta["name"]), out)
+        self.work.wrote((meta["namespace"], meta["name"]), out)
         return out
 
     async def _drop_stale_labels(self, job: Job) -> None:
@@ -608,8 +607,7 @@ class Reconciler:
             return
         patch = {"metadata": {"labels": dict.fromkeys(PHASE_LABELS)}}
         body = await self.kube.patch_bgjob(job.namespace, job.name, patch)
-        if self.work is not None:
-            self.work.remember((job.namespace, job.name), body)
+        self.work.wrote((job.namespace, job.name), body)
         job.body = body
 
     async def _forget(self, member: str, job_type: str) -> None:

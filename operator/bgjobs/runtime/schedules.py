@@ -23,7 +23,7 @@ from bgjobs.logic.status import merge_patch
 from bgjobs.manifests.scheduled_job import LABEL_SCHEDULE, scheduled_job
 from bgjobs.models.backgroundjob import PLURAL as BGJ_PLURAL
 from bgjobs.models.jobschedule import KIND, PLURAL, JobScheduleSpec, JobScheduleStatus
-from bgjobs.runtime.workqueue import FETCH, GONE, Key, Requeue, WorkQueue
+from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, WorkQueue
 from bgjobs.vocabulary import label_value
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Children:
     def created(self, obj: dict[str, Any]) -> None:
         """A child just created: known at once, before its watch event comes."""
         meta = obj["metadata"]
-        self.jobs.remember((meta["namespace"], meta["name"]), obj)
+        self.jobs.read((meta["namespace"], meta["name"]), obj)
         self.seen("ADDED", obj)
 
     def of(self, uid: str) -> list[dict[str, Any]]:
@@ -103,22 +103,28 @@ class Children:
 
 
 class ScheduleReconciler:
-    def __init__(self, kube: Kube, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        work: WorkQueue,
+        timers: Timers,
+        children: Children,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.kube = kube
+        self.work = work
+        self.timers = timers
+        self.children = children
         self.clock = clock
-        self.work: WorkQueue | None = None
-        self.timers: Timers | None = None
-        self.children: Children | None = None
 
-    async def __call__(self, key: Key, body: Any, seen_at: float) -> None:
+    async def __call__(self, key: Key, body: Body, seen_at: float) -> None:
         namespace, name = key
         if body is FETCH:
-            body = await self.kube.get_custom(PLURAL, namespace, name)
-            if self.work is not None:
-                self.work.remember(key, body if body is not None else GONE)
-        if body is GONE or body is None:
-            if self.timers is not None:
-                self.timers.cancel(key)
+            read = await self.kube.get_custom(PLURAL, namespace, name)
+            self.work.read(key, read)
+            body = GONE if read is None else read
+        if isinstance(body, Marker):  # GONE
+            self.timers.cancel(key)
             return
         try:
             await self.reconcile(key, body)
@@ -141,15 +147,14 @@ class ScheduleReconciler:
             if await self.kube.delete_custom(BGJ_PLURAL, key[0], name):
                 log.info("pruned %s/%s (history limit)", key[0], name)
         await self._write(body, decision.status_after(created))
-        if self.timers is not None:
-            if decision.wake_at is not None:
-                self.timers.at(key, decision.wake_at)
-            else:
-                self.timers.cancel(key)
+        if decision.wake_at is not None:
+            self.timers.at(key, decision.wake_at)
+        else:
+            self.timers.cancel(key)
 
     async def _children(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         meta = body["metadata"]
-        if self.children is not None and self.children.ready:
+        if self.children.ready:
             return self.children.of(meta["uid"])
         listed = await self.kube.list_custom(
             BGJ_PLURAL, meta["namespace"], f"{LABEL_SCHEDULE}={label_value(meta['name'])}"
@@ -171,7 +176,7 @@ class ScheduleReconciler:
             scheduled_time=run.scheduled_time,
         )
         obj, created = await self.kube.create_custom(BGJ_PLURAL, manifest)
-        if obj is not None and self.children is not None:
+        if obj is not None:
             self.children.created(obj)
         if created:
             lag = max(0.0, (self.clock() - run.scheduled_time).total_seconds())
@@ -204,8 +209,7 @@ class ScheduleReconciler:
         out = await self.kube.patch_status(
             PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
         )
-        if self.work is not None:
-            self.work.remember((meta["namespace"], meta["name"]), out)
+        self.work.wrote((meta["namespace"], meta["name"]), out)
         ready = new.conditions[0]
         before: dict[str, Any] = next(
             (c for c in old_raw.get("conditions") or [] if c.get("type") == "Ready"), {}

@@ -4,16 +4,22 @@ Watch events only *mark* a key dirty (with the newest body seen); workers
 reconcile each key at most once at a time, always from the newest body. A
 failed reconcile is retried with exponential backoff; a conflict is retried
 at once from a fresh read.
+
+Which body is the newest is decided without comparing resourceVersions
+(the API calls them opaque): the watch delivers one object's versions in
+order, so after a reconcile's own write (version R) every version the watch
+delivers before R is older than R and is not kept; R's own event ends that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from bgjobs.runtime.health import Health, supervise, transient
 
@@ -22,12 +28,17 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 
 
-class _Fetch:
-    """Marker: the body must be read fresh from the API server."""
+class Marker(enum.Enum):
+    """What a reconcile gets instead of a body."""
+
+    FETCH = "fetch"  # nothing known: read the object from the API server
+    GONE = "gone"  # the object was deleted
 
 
-FETCH: Any = _Fetch()
-GONE: Any = None  # the object was deleted
+FETCH: Final = Marker.FETCH
+GONE: Final = Marker.GONE
+#: What a reconcile is handed: the object as the API server serves it, or a marker.
+Body = dict[str, Any] | Marker
 
 
 @dataclass
@@ -35,7 +46,7 @@ class _Item:
     seen_at: float  # wall clock of the first event seen for the key
 
 
-Handler = Callable[[Key, Any, float], Awaitable[None]]
+Handler = Callable[[Key, Body, float], Awaitable[None]]
 #: What to keep of each body seen (e.g. less than the whole object), and the
 #: body a reconcile reads from what was kept.
 Keep = Callable[[Any], Any]
@@ -56,10 +67,7 @@ class Requeue(Exception):
 
 
 class WorkQueue:
-    def __init__(
-        self, handler: Handler, *, workers: int = 8, keep: Keep = _whole, expand: Expand = _whole
-    ) -> None:
-        self._handler = handler
+    def __init__(self, *, workers: int = 8, keep: Keep = _whole, expand: Expand = _whole) -> None:
         self._workers = workers
         self._keep = keep
         self._expand = expand
@@ -72,22 +80,33 @@ class WorkQueue:
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
         self._failures: dict[Key, int] = {}
-        self._bodies: dict[Key, Any] = {}  # newest known body (cache)
+        self._bodies: dict[Key, Any] = {}  # newest known body (cache), as kept
+        # Own writes whose watch event has not come yet: (key -> its version).
+        self._awaiting: dict[Key, str] = {}
+        # Versions the watch delivered while the key's reconcile ran.
+        self._delivered: dict[Key, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
 
     # Producers ---------------------------------------------------------------
 
     def add(
-        self, key: Key, body: Any = FETCH, *, urgent: bool = False, seen_at: float | None = None
+        self,
+        key: Key,
+        body: Body = FETCH,
+        *,
+        urgent: bool = False,
+        seen_at: float | None = None,
+        listed: bool = False,
     ) -> None:
-        """Mark ``key`` dirty; ``body`` is the newest version if the caller has it.
+        """Mark ``key`` dirty; ``body`` is the version the watch delivered, if any.
 
         ``urgent`` keys are served before the others. ``seen_at``: when the
-        event was seen, if not now.
+        event was seen, if not now. ``listed``: the body comes from a list,
+        not in the watch's order.
         """
         if body is not FETCH:
-            self.remember(key, body)
+            self.watched(key, body, listed=listed)
         if key not in self._items:
             self._items[key] = _Item(time.time() if seen_at is None else seen_at)
         if urgent and key not in self._urgent:
@@ -114,18 +133,42 @@ class WorkQueue:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
-    def remember(self, key: Key, body: Any) -> None:
-        """Cache ``body`` unless a newer version is cached already."""
-        if body is GONE:
+    def watched(self, key: Key, body: Body, *, listed: bool = False) -> None:
+        """A version from the watch (or a list): kept unless an own write is newer."""
+        if isinstance(body, Marker):  # GONE
+            self._awaiting.pop(key, None)
             self._bodies[key] = GONE
             return
-        old = self._bodies.get(key)
-        if old and _rv(self._expand(old)) > _rv(body):
-            return
+        version = _version(body)
+        if key in self._delivered:
+            self._delivered[key].add(version)
+        if listed:  # a list is not in the watch's order: take it as it comes
+            self._awaiting.pop(key, None)
+        awaited = self._awaiting.get(key)
+        if awaited is not None:
+            if awaited != version:
+                return  # delivered before the own write's version: older
+            del self._awaiting[key]
         self._bodies[key] = self._keep(body)
 
-    def cached(self, key: Key) -> Any:
-        return self._expand(self._bodies.get(key, FETCH))
+    def wrote(self, key: Key, body: dict[str, Any]) -> None:
+        """The result of the running reconcile's own write: the newest version,
+        unless the watch delivered it already (then the watch's is as new)."""
+        version = _version(body)
+        if version in self._delivered.get(key, ()):
+            return
+        self._awaiting[key] = version
+        self._bodies[key] = self._keep(body)
+
+    def read(self, key: Key, body: dict[str, Any] | None) -> None:
+        """An object read from the API server (None: not found), kept if nothing
+        came meanwhile; what the watch brings next replaces it."""
+        if self._bodies.get(key, FETCH) is FETCH:
+            self._bodies[key] = GONE if body is None else self._keep(body)
+
+    def cached(self, key: Key) -> Body:
+        kept = self._bodies.get(key, FETCH)
+        return kept if isinstance(kept, Marker) else self._expand(kept)
 
     def busy(self, key: Key) -> bool:
         """``key`` waits for a worker or is being reconciled."""
@@ -140,11 +183,11 @@ class WorkQueue:
 
     # Workers -----------------------------------------------------------------
 
-    def start(self, health: Health, name: str = "workers") -> None:
+    def start(self, handler: Handler, health: Health, name: str = "workers") -> None:
         """Start the workers, each supervised (restarted if it ever fails)."""
 
         def work() -> Awaitable[None]:
-            return self._work(lambda: health.ok(name))
+            return self._work(handler, lambda: health.ok(name))
 
         for i in range(self._workers):
             task = asyncio.create_task(supervise(name, work, health), name=f"bgjobs-{name}-{i}")
@@ -158,7 +201,7 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _work(self, ok: Callable[[], None]) -> None:
+    async def _work(self, handler: Handler, ok: Callable[[], None]) -> None:
         while True:
             _, _, key = await self._queue.get()
             if key not in self._queued:
@@ -169,10 +212,11 @@ class WorkQueue:
             if item is None:
                 continue
             self._active.add(key)
+            self._delivered[key] = set()
             try:
                 # The newest body known now: our own writes since the key was
                 # marked dirty are newer than the one it was marked with.
-                await self._handler(key, self.cached(key), item.seen_at)
+                await handler(key, self.cached(key), item.seen_at)
                 self._failures.pop(key, None)
                 ok()
             except Requeue as req:
@@ -196,24 +240,24 @@ class WorkQueue:
                 self._retry_later(key, delay, fresh=True, seen_at=item.seen_at)
             finally:
                 self._active.discard(key)
+                del self._delivered[key]
                 if key in self._items and key not in self._queued:
                     self._queued.add(key)
                     self._put(key, 0 if key in self._urgent else 1)
                 if self._bodies.get(key, FETCH) is GONE and key not in self._items:
                     self._bodies.pop(key, None)
+                    self._awaiting.pop(key, None)
 
     def _retry_later(self, key: Key, delay: float, *, fresh: bool, seen_at: float) -> None:
         """Run ``key`` again; it keeps the time it was first seen (its FIFO place)."""
         if fresh and self._bodies.get(key) is not GONE:
             self._bodies.pop(key, None)
+            self._awaiting.pop(key, None)
         if delay <= 0:
             self.add(key, seen_at=seen_at)
         else:
             self.add_after(key, delay, seen_at=seen_at)
 
 
-def _rv(body: Any) -> int:
-    try:
-        return int(body["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return -1
+def _version(body: dict[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("resourceVersion") or "")
