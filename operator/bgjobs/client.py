@@ -10,8 +10,8 @@
 (its service account) and outside (kubeconfig, current context unless
 ``context`` is given). Errors are typed: :class:`NotFound`,
 :class:`InvalidJob` (the API server's message, naming the field),
-:class:`Forbidden`, :class:`NotRetryable`, :class:`JobFailed`,
-:class:`WaitTimeout`; all derive from :class:`BgjobsError`.
+:class:`Forbidden`, :class:`NotRetryable`, :class:`NotCancellable`,
+:class:`JobFailed`, :class:`WaitTimeout`; all derive from :class:`BgjobsError`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class Forbidden(BgjobsError):
 
 class NotRetryable(BgjobsError):
     """Only a Failed job can be retried."""
+
+
+class NotCancellable(BgjobsError):
+    """A finished job (Completed, Failed or Cancelled) has nothing left to cancel."""
 
 
 class WaitTimeout(BgjobsError):
@@ -327,7 +331,7 @@ class AsyncClient:
         """Set ``spec.cancel``: queued work is dropped, a running attempt is stopped."""
         job = await self.get(name, namespace=namespace)
         if job.finished:
-            raise NotRetryable(f"BackgroundJob {job.namespace}/{name} is already {job.phase}")
+            raise NotCancellable(f"BackgroundJob {job.namespace}/{name} is already {job.phase}")
         return await self._patch(job, {"spec": {"cancel": True}})
 
     async def list(

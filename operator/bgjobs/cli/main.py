@@ -35,6 +35,7 @@ from bgjobs.client import (
     InvalidJob,
     Job,
     JobFailed,
+    NotCancellable,
     NotFound,
     NotRetryable,
     WaitTimeout,
@@ -43,7 +44,15 @@ from bgjobs.k8s import Kube, KubeError
 from bgjobs.logic.cron import ScheduleError, parse_schedule
 from bgjobs.models.jobschedule import PLURAL as SCHEDULES
 
-EXIT = {NotFound: 3, InvalidJob: 4, NotRetryable: 4, Forbidden: 4, JobFailed: 5, WaitTimeout: 6}
+EXIT = {
+    NotFound: 3,
+    InvalidJob: 4,
+    NotRetryable: 4,
+    NotCancellable: 4,
+    Forbidden: 4,
+    JobFailed: 5,
+    WaitTimeout: 6,
+}
 LEVEL = {"urgent": 3, "high": 2, "normal": 1, "low": 0}
 
 
