@@ -20,7 +20,7 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -301,11 +301,18 @@ class AsyncClient:
         timeout: float | None = None,
         namespace: str | None = None,
         poll: float = 0.5,
+        on_poll: Callable[[Job], object] | None = None,
     ) -> Any:
-        """Wait until the job finishes; return its result or raise :class:`JobFailed`."""
+        """Wait until the job finishes; return its result or raise :class:`JobFailed`.
+
+        ``on_poll`` is called with every state read, the last one included
+        (``kubectl bgjobs enqueue --wait`` shows them as a status line).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = await self.get(name, namespace=namespace)
+            if on_poll is not None:
+                on_poll(job)
             if job.finished and job.phase == "Completed":
                 return job.result
             if job.finished:
@@ -313,7 +320,7 @@ class AsyncClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"BackgroundJob {job.namespace}/{name} still {job.phase} ({job.reason}) "
-                    f"after {timeout}s"
+                    f"after {timeout:g}s"
                 )
             await asyncio.sleep(poll)
 
