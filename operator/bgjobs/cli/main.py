@@ -20,14 +20,13 @@ import contextlib
 import json
 import os
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bgjobs import API_GROUP
-from bgjobs.cli.output import age, dump, table
+from bgjobs.cli.output import StatusLine, age, dump, table
 from bgjobs.client import (
     AsyncClient,
     BgjobsError,
@@ -343,29 +342,15 @@ async def cmd_enqueue(c: AsyncClient, a: argparse.Namespace) -> int:
     )
     if not a.wait:
         return 0
-    deadline = time.monotonic() + a.wait_timeout
-    tty = sys.stderr.isatty()
-    last = ""
-    while True:
-        job = await c.get(handle.name, namespace=handle.namespace)
-        line = f"{job.name}: {job.phase}" + (f" ({job.reason})" if job.reason else "")
-        if job.retry_count:
-            line += f", retry {job.retry_count}"
-        if line != last:
-            print(("\r\033[K" if tty else "") + line, end="" if tty else "\n", file=sys.stderr)
-            last = line
-        if job.finished:
-            if tty:
-                print(file=sys.stderr)
-            if job.phase == "Completed":
-                print(json.dumps(job.result, indent=2))
-                return 0
-            raise JobFailed(job)
-        if time.monotonic() >= deadline:
-            if tty:
-                print(file=sys.stderr)
-            raise WaitTimeout(f"{job.name} still {job.phase} after {a.wait_timeout:.0f}s")
-        await asyncio.sleep(0.5)
+    status = StatusLine(sys.stderr)
+    try:
+        result = await c.wait(
+            handle.name, namespace=handle.namespace, timeout=a.wait_timeout, on_poll=status.show
+        )
+    finally:
+        status.end()
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 async def cmd_retry(c: AsyncClient, a: argparse.Namespace) -> int:
