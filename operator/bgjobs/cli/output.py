@@ -1,4 +1,5 @@
-"""Rendering for the plugin: kubectl-style tables, ages, JSON and YAML, a live status line."""
+"""Rendering for the plugin: kubectl-style tables, ages, JSON and YAML, the order of
+priorities, a live status line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 import yaml
 
 from bgjobs.client import Job
+from bgjobs.models.common import Priority
 
 
 def age(ts: str | datetime | None, now: datetime | None = None) -> str:
@@ -38,6 +40,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join(lines)
+
+
+def priority_level(name: str) -> int:
+    """``Priority.level`` of a priority in any case; Normal's for none or an unknown one."""
+    try:
+        return Priority(name.capitalize()).level
+    except ValueError:
+        return Priority.NORMAL.level
 
 
 def dump(obj: Any, fmt: str) -> str:
