@@ -21,6 +21,12 @@ from bgjobs.client import Job, NotFound
 
 
 async def cmd_list(s: Session, a: argparse.Namespace) -> int:
+    """list BackgroundJobs
+
+    kubectl bgjobs list --phase failed
+    kubectl bgjobs list -A --type email --sort priority -o wide
+    kubectl bgjobs list --limit 50   # then --continue TOKEN for the next page
+    """
     page = await s.client.list(
         type=a.type,
         phase=a.phase,
@@ -77,6 +83,11 @@ def job_rows(jobs: list[Job], *, wide: bool, all_namespaces: bool) -> str:
 
 
 async def cmd_get(s: Session, a: argparse.Namespace) -> int:
+    """show one job: spec, status, attempts, result, recent events
+
+    kubectl bgjobs get welcome-mail-42
+    kubectl bgjobs get welcome-mail-42 -o yaml
+    """
     job = await s.client.get(a.name, namespace=a.namespace)
     if a.output != "text":
         print(dump(job.raw, a.output))
@@ -164,6 +175,12 @@ def read_payload(text: str) -> dict[str, Any]:
 
 
 async def cmd_enqueue(s: Session, a: argparse.Namespace) -> int:
+    """create a BackgroundJob
+
+    kubectl bgjobs enqueue email --payload '{"to": "ada@example.org"}' --wait
+    kubectl bgjobs enqueue analytics --payload @event.json --priority Low --delay 5m
+    kubectl bgjobs enqueue report --at 2026-12-01T09:00:00Z --retries 5 --timeout 10m
+    """
     handle = await s.client.enqueue(
         a.type,
         read_payload(a.payload),
@@ -191,18 +208,31 @@ async def cmd_enqueue(s: Session, a: argparse.Namespace) -> int:
 
 
 async def cmd_retry(s: Session, a: argparse.Namespace) -> int:
+    """send a Failed job back to the queue
+
+    kubectl bgjobs retry resolve-7
+    """
     job = await s.client.retry(a.name, namespace=a.namespace)
     print(f"backgroundjob.bgjobs.io/{job.name} retried (back to the queue)")
     return 0
 
 
 async def cmd_cancel(s: Session, a: argparse.Namespace) -> int:
+    """cancel a queued, retrying or running job
+
+    kubectl bgjobs cancel big-1
+    """
     job = await s.client.cancel(a.name, namespace=a.namespace)
     print(f"backgroundjob.bgjobs.io/{job.name} cancel requested")
     return 0
 
 
 async def cmd_logs(s: Session, a: argparse.Namespace) -> int:
+    """pod logs of the last attempt (or --attempt N)
+
+    kubectl bgjobs logs resolve-7
+    kubectl bgjobs logs resolve-7 --attempt 1
+    """
     job = await s.client.get(a.name, namespace=a.namespace)
     attempts = job.attempts
     if not attempts:

@@ -20,28 +20,19 @@ import contextlib
 import os
 import sys
 
+from bgjobs import client
 from bgjobs.cli.parser import build_parser
 from bgjobs.cli.session import Session, UsageError, Verb
-from bgjobs.client import (
-    BgjobsError,
-    Forbidden,
-    InvalidJob,
-    JobFailed,
-    NotCancellable,
-    NotFound,
-    NotRetryable,
-    WaitTimeout,
-)
 from bgjobs.k8s import KubeError
 
-EXIT: dict[type[BgjobsError], int] = {
-    NotFound: 3,
-    InvalidJob: 4,
-    NotRetryable: 4,
-    NotCancellable: 4,
-    Forbidden: 4,
-    JobFailed: 5,
-    WaitTimeout: 6,
+EXIT: dict[type[client.BgjobsError], int] = {
+    client.NotFound: 3,
+    client.InvalidJob: 4,
+    client.NotRetryable: 4,
+    client.NotCancellable: 4,
+    client.Forbidden: 4,
+    client.JobFailed: 5,
+    client.WaitTimeout: 6,
 }
 # The plugin's own API calls (events, pods, logs, JobSchedules) fail as KubeError.
 KUBE_EXIT = {404: 3, 403: 4, 422: 4}
@@ -66,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BgjobsError as exc:
+    except client.BgjobsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in EXIT.items() if isinstance(exc, kind)), 1)
     except KubeError as exc:

@@ -2,14 +2,17 @@
 
 Each subcommand carries the coroutine that runs it (``set_defaults(func=...)``),
 so ``main`` dispatches without a chain of ifs, and this one file shows the whole
-command line. Parsing does no I/O: what needs it to be checked (a ``@file``
+command line. A verb's help is its coroutine's docstring: the summary line,
+then examples. Parsing does no I/O: what needs it to be checked (a ``@file``
 payload) is checked by the verb.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
+import textwrap
 
 from bgjobs.cli import jobs, schedules, stats
 from bgjobs.cli.session import Verb
@@ -19,10 +22,6 @@ PHASES = [p.value.lower() for p in Phase]
 PRIORITIES = [p.value for p in Priority]
 PRIORITIES_HIGH_FIRST = [p.value.lower() for p in reversed(Priority)]
 TRUE = ("1", "true", "yes", "on")
-
-
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _all_namespaces(p: argparse.ArgumentParser) -> None:
@@ -49,26 +48,20 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.set_defaults(func=None)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
-    def verb(name: str, func: Verb, help_: str, *examples: str) -> argparse.ArgumentParser:
+    def verb(name: str, func: Verb) -> argparse.ArgumentParser:
+        help_, _, examples = inspect.cleandoc(func.__doc__ or "").partition("\n\n")
         p = sub.add_parser(
             name,
             parents=[common],
             help=help_,
             description=help_,
-            epilog=_examples(*examples),
+            epilog="examples:\n" + textwrap.indent(examples, "  "),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(func=func)
         return p
 
-    p = verb(
-        "list",
-        jobs.cmd_list,
-        "list BackgroundJobs",
-        "kubectl bgjobs list --phase failed",
-        "kubectl bgjobs list -A --type email --sort priority -o wide",
-        "kubectl bgjobs list --limit 50   # then --continue TOKEN for the next page",
-    )
+    p = verb("list", jobs.cmd_list)
     _all_namespaces(p)
     p.add_argument("--type")
     p.add_argument("--phase", choices=PHASES, type=str.lower)
@@ -79,24 +72,11 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--sort", choices=["created", "priority"], default="created")
     _output(p, "table", "wide", "json", "yaml")
 
-    p = verb(
-        "get",
-        jobs.cmd_get,
-        "show one job: spec, status, attempts, result, recent events",
-        "kubectl bgjobs get welcome-mail-42",
-        "kubectl bgjobs get welcome-mail-42 -o yaml",
-    )
+    p = verb("get", jobs.cmd_get)
     p.add_argument("name")
     _output(p, "text", "json", "yaml")
 
-    p = verb(
-        "enqueue",
-        jobs.cmd_enqueue,
-        "create a BackgroundJob",
-        'kubectl bgjobs enqueue email --payload \'{"to": "ada@example.org"}\' --wait',
-        "kubectl bgjobs enqueue analytics --payload @event.json --priority Low --delay 5m",
-        "kubectl bgjobs enqueue report --at 2026-12-01T09:00:00Z --retries 5 --timeout 10m",
-    )
+    p = verb("enqueue", jobs.cmd_enqueue)
     p.add_argument("type")
     p.add_argument("--payload", default="{}", help="JSON object, or @file")
     p.add_argument("--priority", choices=PRIORITIES)
@@ -109,38 +89,16 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the outcome, print the result")
     p.add_argument("--wait-timeout", type=float, default=600.0, help="seconds (600)")
 
-    p = verb(
-        "retry",
-        jobs.cmd_retry,
-        "send a Failed job back to the queue",
-        "kubectl bgjobs retry resolve-7",
-    )
+    p = verb("retry", jobs.cmd_retry)
     p.add_argument("name")
-    p = verb(
-        "cancel",
-        jobs.cmd_cancel,
-        "cancel a queued, retrying or running job",
-        "kubectl bgjobs cancel big-1",
-    )
+    p = verb("cancel", jobs.cmd_cancel)
     p.add_argument("name")
-    p = verb(
-        "logs",
-        jobs.cmd_logs,
-        "pod logs of the last attempt (or --attempt N)",
-        "kubectl bgjobs logs resolve-7",
-        "kubectl bgjobs logs resolve-7 --attempt 1",
-    )
+    p = verb("logs", jobs.cmd_logs)
     p.add_argument("name")
     p.add_argument("--attempt", type=int)
     p.add_argument("--tail", type=int, help="last N lines")
 
-    p = verb(
-        "stats",
-        stats.cmd_stats,
-        "queue statistics per type and priority, from the objects and Redis",
-        "kubectl bgjobs stats -A",
-        "BGJOBS_REDIS_URL=redis://127.0.0.1:6379/0 kubectl bgjobs stats -o json",
-    )
+    p = verb("stats", stats.cmd_stats)
     _all_namespaces(p)
     p.add_argument(
         "--redis-url",
@@ -156,22 +114,11 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     )
     _output(p, "table", "json", "yaml")
 
-    p = verb(
-        "schedules",
-        schedules.cmd_schedules,
-        "list JobSchedules with their next runs",
-        "kubectl bgjobs schedules",
-        "kubectl bgjobs schedules -A --next 3",
-    )
+    p = verb("schedules", schedules.cmd_schedules)
     _all_namespaces(p)
     p.add_argument("--next", type=int, default=1, help="how many next runs to show (1)")
     _output(p, "table", "json", "yaml")
 
-    p = verb(
-        "run-now",
-        schedules.cmd_run_now,
-        "run a JobSchedule's job at once",
-        "kubectl bgjobs run-now daily-report",
-    )
+    p = verb("run-now", schedules.cmd_run_now)
     p.add_argument("name")
     return parser

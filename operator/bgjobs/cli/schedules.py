@@ -31,6 +31,11 @@ HEADERS = [
 
 
 async def cmd_schedules(s: Session, a: argparse.Namespace) -> int:
+    """list JobSchedules with their next runs
+
+    kubectl bgjobs schedules
+    kubectl bgjobs schedules -A --next 3
+    """
     ns = None if a.all_namespaces else namespace(a)
     page = await s.kube.list_custom_page(SCHEDULES, ns)
     now = datetime.now(UTC)
@@ -93,6 +98,10 @@ def row(doc: dict[str, Any], *, all_namespaces: bool) -> list[Any]:
 
 
 async def cmd_run_now(s: Session, a: argparse.Namespace) -> int:
+    """run a JobSchedule's job at once
+
+    kubectl bgjobs run-now daily-report
+    """
     ns = namespace(a)
     if await s.kube.get_custom(SCHEDULES, ns, a.name) is None:
         raise NotFound(f"JobSchedule {ns}/{a.name} not found")

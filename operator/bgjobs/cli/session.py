@@ -1,7 +1,8 @@
 """What every verb is given, and the one error the plugin adds to the client's.
 
 A verb is ``async def verb(s: Session, a: argparse.Namespace) -> int`` (the
-exit code). The parser attaches each verb to its subcommand with
+exit code), and its docstring is its ``--help`` (a summary line, then
+examples). The parser attaches each verb to its subcommand with
 ``set_defaults(func=...)``; ``main`` opens one Session from the flags every
 verb shares (``-n``, ``--kubeconfig``, ``--context``) and runs it. Failures
 are the client's errors (``bgjobs.client.BgjobsError``), which ``main`` turns

@@ -32,6 +32,11 @@ HEADERS = [
 
 
 async def cmd_stats(s: Session, a: argparse.Namespace) -> int:
+    """queue statistics per type and priority, from the objects and Redis
+
+    kubectl bgjobs stats -A
+    BGJOBS_REDIS_URL=redis://127.0.0.1:6379/0 kubectl bgjobs stats -o json
+    """
     from bgjobs.queue.keys import check_prefix  # Redis is imported only by this verb
 
     problem = check_prefix(a.redis_prefix)
