@@ -10,8 +10,8 @@
 (its service account) and outside (kubeconfig, current context unless
 ``context`` is given). Errors are typed: :class:`NotFound`,
 :class:`InvalidJob` (the API server's message, naming the field),
-:class:`Forbidden`, :class:`NotRetryable`, :class:`JobFailed`,
-:class:`WaitTimeout`; all derive from :class:`BgjobsError`.
+:class:`Forbidden`, :class:`NotRetryable`, :class:`NotCancellable`,
+:class:`JobFailed`, :class:`WaitTimeout`; all derive from :class:`BgjobsError`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -54,6 +54,10 @@ class Forbidden(BgjobsError):
 
 class NotRetryable(BgjobsError):
     """Only a Failed job can be retried."""
+
+
+class NotCancellable(BgjobsError):
+    """A finished job (Completed, Failed or Cancelled) has nothing left to cancel."""
 
 
 class WaitTimeout(BgjobsError):
@@ -297,11 +301,18 @@ class AsyncClient:
         timeout: float | None = None,
         namespace: str | None = None,
         poll: float = 0.5,
+        on_poll: Callable[[Job], object] | None = None,
     ) -> Any:
-        """Wait until the job finishes; return its result or raise :class:`JobFailed`."""
+        """Wait until the job finishes; return its result or raise :class:`JobFailed`.
+
+        ``on_poll`` is called with every state read, the last one included
+        (``kubectl bgjobs enqueue --wait`` shows them as a status line).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = await self.get(name, namespace=namespace)
+            if on_poll is not None:
+                on_poll(job)
             if job.finished and job.phase == "Completed":
                 return job.result
             if job.finished:
@@ -309,7 +320,7 @@ class AsyncClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"BackgroundJob {job.namespace}/{name} still {job.phase} ({job.reason}) "
-                    f"after {timeout}s"
+                    f"after {timeout:g}s"
                 )
             await asyncio.sleep(poll)
 
@@ -327,7 +338,7 @@ class AsyncClient:
         """Set ``spec.cancel``: queued work is dropped, a running attempt is stopped."""
         job = await self.get(name, namespace=namespace)
         if job.finished:
-            raise NotRetryable(f"BackgroundJob {job.namespace}/{name} is already {job.phase}")
+            raise NotCancellable(f"BackgroundJob {job.namespace}/{name} is already {job.phase}")
         return await self._patch(job, {"spec": {"cancel": True}})
 
     async def list(

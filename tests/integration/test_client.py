@@ -15,6 +15,7 @@ from bgjobs.client import (
     Forbidden,
     InvalidJob,
     JobFailed,
+    NotCancellable,
     NotFound,
     NotRetryable,
     WaitTimeout,
@@ -88,7 +89,7 @@ def test_retry_and_cancel(run_operator: Run, sync_client: Client) -> None:
     slow.cancel()
     with pytest.raises(JobFailed, match="Cancelled"):
         slow.wait(timeout=60)
-    with pytest.raises(NotRetryable, match="already Cancelled"):
+    with pytest.raises(NotCancellable, match="already Cancelled"):
         sync_client.cancel(slow.name)
 
 

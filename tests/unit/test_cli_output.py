@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from bgjobs.cli.main import _capacity, job_stats
 from bgjobs.cli.output import age, table
+from bgjobs.cli.stats import capacity, job_stats
 from bgjobs.client import Job
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -89,9 +89,9 @@ def test_job_stats_counts_by_state() -> None:
 def test_capacity_takes_the_tighter_of_the_two_caps() -> None:
     counts = {("running", "email", "Normal"): 2, ("running", "report", "Low"): 1}
     config = {"maxConcurrentJobs": 4, "concurrency": {"email": 3, "report": 0}}
-    cap = _capacity(config, counts)
+    cap = capacity(config, counts)
     assert cap is not None
     assert cap["(all types)"] == {"limit": 4, "running": 3, "free": 1}
     assert cap["email"] == {"limit": 3, "running": 2, "free": 1}
     assert cap["report"] == {"limit": 0, "running": 1, "free": 1}
-    assert _capacity(None, counts) is None
+    assert capacity(None, counts) is None

@@ -1,13 +1,17 @@
-"""Rendering for the plugin: kubectl-style tables, ages, JSON and YAML."""
+"""Rendering for the plugin: kubectl-style tables, ages, JSON and YAML, the order of
+priorities, a live status line."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
+
+from bgjobs.client import Job
+from bgjobs.models.common import Priority
 
 
 def age(ts: str | datetime | None, now: datetime | None = None) -> str:
@@ -38,7 +42,39 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def priority_level(name: str) -> int:
+    """``Priority.level`` of a priority in any case; Normal's for none or an unknown one."""
+    try:
+        return Priority(name.capitalize()).level
+    except ValueError:
+        return Priority.NORMAL.level
+
+
 def dump(obj: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(obj, indent=2, sort_keys=False, default=str)
     return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).rstrip()
+
+
+class StatusLine:
+    """A job's state while it is waited for: rewritten in place on a terminal, else one
+    line per change (so a log keeps every step)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def show(self, job: Job) -> None:
+        line = f"{job.name}: {job.phase}" + (f" ({job.reason})" if job.reason else "")
+        if job.retry_count:
+            line += f", retry {job.retry_count}"
+        if line != self.last:
+            start, end = ("\r\033[K", "") if self.tty else ("", "\n")
+            print(start + line, end=end, file=self.stream)
+            self.last = line
+
+    def end(self) -> None:
+        """Leave the line, so what follows starts on a fresh one."""
+        if self.tty and self.last:
+            print(file=self.stream)
