@@ -25,7 +25,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bgjobs.k8s import Kube
-from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER
+from bgjobs.vocabulary import OUTCOME_FINALIZER
 from tests.support.bgjobs import Jobs, Schedules, registry
 from tests.support.cluster import Cluster, ensure_cluster, kubectl
 from tests.support.operator import OperatorProcess

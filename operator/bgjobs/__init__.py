@@ -7,5 +7,6 @@ Job. See ``../shared/design/api.md`` in the design repository for the contract.
 
 __version__ = "0.1.0"
 
-API_GROUP = "bgjobs.io"
-API_VERSION = "v1alpha1"
+from bgjobs.vocabulary import API_GROUP, API_VERSION
+
+__all__ = ["API_GROUP", "API_VERSION", "__version__"]

@@ -8,6 +8,7 @@ import sys
 
 from bgjobs import __version__
 from bgjobs.settings import Settings, SettingsError
+from bgjobs.vocabulary import API_GROUP, PHASE_LABELS
 
 EXAMPLES = """\
 examples:
@@ -149,7 +150,7 @@ def build_parser(env: Settings) -> argparse.ArgumentParser:
         "--phase-labels",
         action=argparse.BooleanOptionalAction,
         default=env.phase_labels,
-        help="keep the labels bgjobs.io/type, bgjobs.io/priority and bgjobs.io/phase in "
+        help=f"keep the labels {', '.join(PHASE_LABELS)} in "
         "step with every transition, one API write each (field selectors on spec.type, "
         "status.priority and status.phase need none); BGJOBS_PHASE_LABELS (%(default)s)",
     )
@@ -212,7 +213,7 @@ def build_parser(env: Settings) -> argparse.ArgumentParser:
         default=env.webhook_manage,
         metavar="NAME",
         help="let the operator create/patch ValidatingWebhookConfiguration NAME (a dotted "
-        "domain, e.g. webhooks.bgjobs.io); BGJOBS_WEBHOOK_MANAGE",
+        f"domain, e.g. webhooks.{API_GROUP}); BGJOBS_WEBHOOK_MANAGE",
     )
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("-v", "--verbose", action="store_true")

@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube, KubeError
 from bgjobs.k8s import NotFound as _KubeNotFound
-from bgjobs.models.backgroundjob import KIND, PLURAL, RETRY_ANNOTATION
+from bgjobs.models.backgroundjob import KIND, PLURAL
 from bgjobs.models.common import Phase, Priority
 from bgjobs.models.durations import format_duration
+from bgjobs.vocabulary import LABEL_PRIORITY, RETRY_ANNOTATION
 
 T = TypeVar("T")
 FINISHED = ("Completed", "Failed", "Cancelled")
@@ -128,7 +129,7 @@ class Job:
         value = (
             self.status.get("priority")
             or self.spec.get("priority")
-            or labels.get(f"{API_GROUP}/priority")
+            or labels.get(LABEL_PRIORITY)
             or ""
         )
         return str(value).capitalize()

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bgjobs.queue.keys import check_prefix
+from bgjobs.vocabulary import DEFAULT_REDIS_PREFIX, check_prefix
 from bgjobs.webhook import WebhookOptions
 
 
@@ -78,7 +78,7 @@ DURATIONS = (
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str | None = None
-    redis_prefix: str = "bgjobs:"
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
     #: Redis Sentinel: ``host:port`` of each sentinel, and the monitored
     #: master's name. When given, the master is found through them (and
     #: found again after a failover); ``redis_url`` then only names the db.

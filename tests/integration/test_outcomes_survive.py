@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER
+from bgjobs.vocabulary import OUTCOME_FINALIZER
 from tests.support.bgjobs import Jobs, bgjob, status
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually

@@ -11,9 +11,10 @@ from bgjobs import API_GROUP, API_VERSION
 from bgjobs.logic.naming import attempt_job_name
 from bgjobs.logic.outcome import PERMANENT_EXIT_CODE
 from bgjobs.logic.validation import InvalidSpec, effective, parse_spec, payload_text
-from bgjobs.manifests.attempt_job import OUTCOME_FINALIZER, attempt_job, attempt_label
+from bgjobs.manifests.attempt_job import attempt_job, attempt_label
 from bgjobs.models.backgroundjob import BackgroundJobSpec
 from bgjobs.models.registry import Registry
+from bgjobs.vocabulary import OUTCOME_FINALIZER
 
 
 def manifest(

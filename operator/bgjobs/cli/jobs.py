@@ -18,6 +18,7 @@ from typing import Any
 from bgjobs.cli.output import StatusLine, age, dump, priority_level, table
 from bgjobs.cli.session import Session, UsageError
 from bgjobs.client import Job, NotFound
+from bgjobs.vocabulary import API_GROUP
 
 
 async def cmd_list(s: Session, a: argparse.Namespace) -> int:
@@ -192,7 +193,7 @@ async def cmd_enqueue(s: Session, a: argparse.Namespace) -> int:
         namespace=a.namespace,
         name=a.name,
     )
-    created = f"backgroundjob.bgjobs.io/{handle.name} created"
+    created = f"backgroundjob.{API_GROUP}/{handle.name} created"
     print(created, file=sys.stderr if a.wait else sys.stdout)
     if not a.wait:
         return 0
@@ -213,7 +214,7 @@ async def cmd_retry(s: Session, a: argparse.Namespace) -> int:
     kubectl bgjobs retry resolve-7
     """
     job = await s.client.retry(a.name, namespace=a.namespace)
-    print(f"backgroundjob.bgjobs.io/{job.name} retried (back to the queue)")
+    print(f"backgroundjob.{API_GROUP}/{job.name} retried (back to the queue)")
     return 0
 
 
@@ -223,7 +224,7 @@ async def cmd_cancel(s: Session, a: argparse.Namespace) -> int:
     kubectl bgjobs cancel big-1
     """
     job = await s.client.cancel(a.name, namespace=a.namespace)
-    print(f"backgroundjob.bgjobs.io/{job.name} cancel requested")
+    print(f"backgroundjob.{API_GROUP}/{job.name} cancel requested")
     return 0
 
 

@@ -17,6 +17,7 @@ import textwrap
 from bgjobs.cli import jobs, schedules, stats
 from bgjobs.cli.session import Verb
 from bgjobs.models.common import Phase, Priority
+from bgjobs.vocabulary import DEFAULT_REDIS_PREFIX
 
 PHASES = [p.value.lower() for p in Phase]
 PRIORITIES = [p.value for p in Priority]
@@ -105,7 +106,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
         default=os.environ.get("BGJOBS_REDIS_URL"),
         help="Redis of the operator (BGJOBS_REDIS_URL); without it, no capacity",
     )
-    p.add_argument("--redis-prefix", default=os.environ.get("BGJOBS_REDIS_PREFIX", "bgjobs:"))
+    p.add_argument(
+        "--redis-prefix", default=os.environ.get("BGJOBS_REDIS_PREFIX", DEFAULT_REDIS_PREFIX)
+    )
     p.add_argument(
         "--redis-cluster",
         action=argparse.BooleanOptionalAction,

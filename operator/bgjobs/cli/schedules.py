@@ -11,12 +11,12 @@ import argparse
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from bgjobs import API_GROUP
 from bgjobs.cli.output import age, dump, table
 from bgjobs.cli.session import Session, namespace
 from bgjobs.client import NotFound
 from bgjobs.logic.cron import ScheduleError, parse_schedule
 from bgjobs.models.jobschedule import PLURAL as SCHEDULES
+from bgjobs.vocabulary import API_GROUP, RUN_NOW_ANNOTATION
 
 HEADERS = [
     "NAME",
@@ -106,7 +106,7 @@ async def cmd_run_now(s: Session, a: argparse.Namespace) -> int:
     if await s.kube.get_custom(SCHEDULES, ns, a.name) is None:
         raise NotFound(f"JobSchedule {ns}/{a.name} not found")
     token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    patch = {"metadata": {"annotations": {f"{API_GROUP}/run-now": token}}}
+    patch = {"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}}
     await s.kube.patch_custom(SCHEDULES, ns, a.name, patch)
-    print(f"jobschedule.bgjobs.io/{a.name} run requested ({API_GROUP}/run-now={token})")
+    print(f"jobschedule.{API_GROUP}/{a.name} run requested ({RUN_NOW_ANNOTATION}={token})")
     return 0

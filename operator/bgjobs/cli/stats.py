@@ -37,7 +37,7 @@ async def cmd_stats(s: Session, a: argparse.Namespace) -> int:
     kubectl bgjobs stats -A
     BGJOBS_REDIS_URL=redis://127.0.0.1:6379/0 kubectl bgjobs stats -o json
     """
-    from bgjobs.queue.keys import check_prefix  # Redis is imported only by this verb
+    from bgjobs.vocabulary import check_prefix  # Redis is imported only by this verb
 
     problem = check_prefix(a.redis_prefix)
     if problem:

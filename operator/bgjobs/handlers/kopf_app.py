@@ -18,13 +18,13 @@ import kopf
 
 from bgjobs import API_GROUP, API_VERSION, webhook
 from bgjobs.logic.outcome import ended
-from bgjobs.manifests.attempt_job import MANAGED_BY, OUTCOME_FINALIZER
 from bgjobs.models.backgroundjob import KIND
 from bgjobs.models.jobschedule import PLURAL as SCHEDULE_PLURAL
 from bgjobs.runtime import slim
 from bgjobs.runtime.app import Runtime
 from bgjobs.runtime.workqueue import GONE
 from bgjobs.settings import Settings, SettingsError
+from bgjobs.vocabulary import MANAGED_BY, OUTCOME_FINALIZER
 
 log = logging.getLogger(__name__)
 

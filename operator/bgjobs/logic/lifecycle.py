@@ -23,9 +23,9 @@ from bgjobs.logic.status import condition
 from bgjobs.logic.validation import Effective
 from bgjobs.models.backgroundjob import Attempt, BackgroundJobStatus
 from bgjobs.models.common import Phase
+from bgjobs.vocabulary import JOB_CONDITIONS, RETRY_ANNOTATION
 
 MAX_ATTEMPTS_KEPT = 10
-CONDITION_TYPES = ("Queued", "Running", "Succeeded", "Failed")
 
 
 def _with(status: BackgroundJobStatus, **changes: Any) -> BackgroundJobStatus:
@@ -165,7 +165,7 @@ def manual_retry(status: BackgroundJobStatus, token: str) -> BackgroundJobStatus
         status,
         phase=Phase.PENDING,
         reason="ManualRetry",
-        message="retry requested with the bgjobs.io/retry annotation",
+        message=f"retry requested with the {RETRY_ANNOTATION} annotation",
         retry_count=0,
         queued_at=None,
         completed_at=None,
@@ -198,7 +198,7 @@ def with_conditions(
             now=now,
             generation=generation,
         )
-        for ctype in CONDITION_TYPES
+        for ctype in JOB_CONDITIONS
     ]
     return _with(status, conditions=out, observed_generation=generation)
 

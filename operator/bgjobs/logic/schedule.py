@@ -29,7 +29,7 @@ from bgjobs.models.jobschedule import (
     JobScheduleStatus,
 )
 from bgjobs.models.registry import format_errors
-from bgjobs.vocabulary import RUN_NOW_ANNOTATION
+from bgjobs.vocabulary import READY, RUN_NOW_ANNOTATION
 
 # Missed slots are counted for the MissedSchedule event up to this many.
 MISSED_COUNTED = 10
@@ -163,10 +163,10 @@ def decide(body: dict[str, Any], children: list[Child], now: datetime) -> Decisi
         status = JobScheduleStatus.model_validate(body.get("status") or {})
     except ValidationError:
         status = JobScheduleStatus()
-    prev = next((c for c in status.conditions if c.type == "Ready"), None)
+    prev = next((c for c in status.conditions if c.type == READY), None)
 
     def ready(value: Truth, reason: str, message: str) -> JobScheduleStatus:
-        cond = condition(prev, "Ready", value, reason, message, now, generation)
+        cond = condition(prev, READY, value, reason, message, now, generation)
         return out.status.model_copy(
             update={"conditions": [cond], "observed_generation": generation}
         )

@@ -30,13 +30,16 @@ from bgjobs.logic.outcome import PERMANENT_EXIT_CODE
 from bgjobs.logic.validation import Effective, payload_text
 from bgjobs.models.backgroundjob import KIND, BackgroundJobSpec
 from bgjobs.models.registry import HandlerConfig
+from bgjobs.vocabulary import (
+    LABEL_ATTEMPT,
+    LABEL_JOB,
+    LABEL_TYPE,
+    MANAGED_BY,
+    OUTCOME_FINALIZER,
+    label_value,
+)
 
 CONTAINER = "handler"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "bgjobs"}
-LABEL_JOB = f"{API_GROUP}/job"
-LABEL_TYPE = f"{API_GROUP}/type"
-LABEL_ATTEMPT = f"{API_GROUP}/attempt"
-OUTCOME_FINALIZER = f"{API_GROUP}/outcome"
 SCRATCH = "tmp"
 # What the `restricted` Pod Security Standard asks for, plus a read-only root
 # filesystem; the registry's podSecurityContext / securityContext replace them.
@@ -54,7 +57,7 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 
 def attempt_label(name: str) -> str:
     """The ``bgjobs.io/job`` label value of a BackgroundJob's attempt Jobs."""
-    return name if len(name) <= 63 else name[:63].rstrip("-.")
+    return label_value(name)
 
 
 def attempt_job(

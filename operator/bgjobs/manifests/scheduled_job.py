@@ -8,10 +8,7 @@ from typing import Any
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.models.backgroundjob import KIND as BGJ_KIND
 from bgjobs.models.jobschedule import KIND, JobScheduleSpec
-from bgjobs.vocabulary import label_value
-
-LABEL_SCHEDULE = f"{API_GROUP}/schedule"
-ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
+from bgjobs.vocabulary import LABEL_SCHEDULE, SCHEDULED_TIME_ANNOTATION, label_value
 
 
 def scheduled_job(
@@ -27,7 +24,7 @@ def scheduled_job(
     labels = {**template.metadata.labels, LABEL_SCHEDULE: label_value(schedule_name)}
     annotations = {
         **template.metadata.annotations,
-        ANNOTATION_SCHEDULED_TIME: scheduled_time.isoformat().replace("+00:00", "Z"),
+        SCHEDULED_TIME_ANNOTATION: scheduled_time.isoformat().replace("+00:00", "Z"),
     }
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",

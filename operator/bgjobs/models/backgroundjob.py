@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, model_validator
 
 from bgjobs.models.common import CamelModel, Condition, Duration, HandlerType, Phase, Priority
+from bgjobs.vocabulary import RETRY_ANNOTATION
 
 KIND = "BackgroundJob"
 PLURAL = "backgroundjobs"
@@ -21,7 +22,6 @@ SINGULAR = "backgroundjob"
 SHORT_NAMES = ["bgjob", "bgj"]
 #: Set to a new value on a Failed job to run it again (``status.handledRetry``
 #: records the last value acted on).
-RETRY_ANNOTATION = "bgjobs.io/retry"
 #: Paths ``kubectl get bgj --field-selector`` filters on (CRD ``selectableFields``),
 #: e.g. ``status.phase=Failed,spec.type=email``: no label has to follow the phase.
 SELECTABLE_FIELDS = ["spec.type", "status.phase", "status.priority", "status.reason"]
@@ -144,5 +144,5 @@ class BackgroundJobStatus(CamelModel):
     )
     observed_generation: int | None = None
     handled_retry: str | None = Field(
-        default=None, description="The bgjobs.io/retry annotation value last acted on."
+        default=None, description=f"The {RETRY_ANNOTATION} annotation value last acted on."
     )

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from bgjobs.models.backgroundjob import JobSpecBase
 from bgjobs.models.common import CamelModel, Condition
+from bgjobs.vocabulary import RUN_NOW_ANNOTATION
 
 KIND = "JobSchedule"
 PLURAL = "jobschedules"
@@ -77,5 +78,5 @@ class JobScheduleStatus(CamelModel):
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     handled_run_now: str | None = Field(
-        default=None, description="The bgjobs.io/run-now annotation value last acted on."
+        default=None, description=f"The {RUN_NOW_ANNOTATION} annotation value last acted on."
     )

@@ -14,7 +14,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
-from bgjobs.queue.keys import Keys
+from bgjobs.vocabulary import DEFAULT_REDIS_PREFIX, Keys
 
 SCRIPTS = ("enqueue", "promote", "dispatch", "hold", "forget", "stats")
 
@@ -68,7 +68,7 @@ RETYPE = "retype:"
 class RedisQueue:
     """The dispatch index. ``redis`` is passed in; nothing connects here."""
 
-    def __init__(self, redis: AnyRedis, prefix: str = "bgjobs:") -> None:
+    def __init__(self, redis: AnyRedis, prefix: str = DEFAULT_REDIS_PREFIX) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self._scripts: dict[str, AsyncScript] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bgjobs import API_GROUP, metrics
+from bgjobs import metrics
 from bgjobs.k8s import Conflict, Kube, KubeError
 from bgjobs.logic import lifecycle as lc
 from bgjobs.logic.naming import attempt_job_name, queue_member
@@ -24,11 +24,10 @@ from bgjobs.logic.outcome import Outcome, classify
 from bgjobs.logic.priority import queue_score
 from bgjobs.logic.status import merge_patch
 from bgjobs.logic.validation import Effective, InvalidSpec, effective, parse_spec, retention
-from bgjobs.manifests.attempt_job import LABEL_JOB, OUTCOME_FINALIZER, attempt_job, attempt_label
+from bgjobs.manifests.attempt_job import attempt_job, attempt_label
 from bgjobs.models.backgroundjob import (
     KIND,
     PLURAL,
-    RETRY_ANNOTATION,
     BackgroundJobSpec,
     BackgroundJobStatus,
 )
@@ -40,17 +39,18 @@ from bgjobs.queue.redis_queue import QueueEntry
 from bgjobs.runtime import slim
 from bgjobs.runtime.registry_source import RegistrySource
 from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, WorkQueue
+from bgjobs.vocabulary import (
+    LABEL_JOB,
+    LABEL_PHASE,
+    LABEL_PRIORITY,
+    LABEL_TYPE,
+    OUTCOME_FINALIZER,
+    PHASE_LABELS,
+    RETRY_ANNOTATION,
+)
 
 log = logging.getLogger(__name__)
 
-#: Labels kept in step with every transition with ``--phase-labels`` (one more
-#: write each; bgjobs 0.1 always did). Otherwise the CRD's ``selectableFields``
-#: serve the same filters, and a live job's labels, stale from then on, are
-#: removed once.
-LABEL_TYPE = f"{API_GROUP}/type"
-LABEL_PRIORITY = f"{API_GROUP}/priority"
-LABEL_PHASE = f"{API_GROUP}/phase"
-PHASE_LABELS = (LABEL_TYPE, LABEL_PRIORITY, LABEL_PHASE)
 DISPATCH_RETRY = timedelta(seconds=10)
 STALE_JOB_RETRY = timedelta(seconds=5)  # a leftover Job being deleted
 NAME_TAKEN_RETRY = timedelta(seconds=30)  # someone else's Job holds the name
@@ -254,7 +254,7 @@ class Reconciler:
                 job.body,
                 type_="Warning",
                 reason="RetryIgnored",
-                message=f"bgjobs.io/retry={token} ignored: only a Failed job can be retried "
+                message=f"{RETRY_ANNOTATION}={token} ignored: only a Failed job can be retried "
                 f"(this one is {job.status.phase or 'new'})",
                 repeats=True,
             )

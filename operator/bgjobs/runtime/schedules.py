@@ -20,11 +20,11 @@ from bgjobs import metrics
 from bgjobs.k8s import Conflict, Kube
 from bgjobs.logic.schedule import Child, Run, decide
 from bgjobs.logic.status import merge_patch
-from bgjobs.manifests.scheduled_job import LABEL_SCHEDULE, scheduled_job
+from bgjobs.manifests.scheduled_job import scheduled_job
 from bgjobs.models.backgroundjob import PLURAL as BGJ_PLURAL
 from bgjobs.models.jobschedule import KIND, PLURAL, JobScheduleSpec, JobScheduleStatus
 from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, WorkQueue
-from bgjobs.vocabulary import label_value
+from bgjobs.vocabulary import LABEL_SCHEDULE, READY, label_value
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class ScheduleReconciler:
         self.work.wrote((meta["namespace"], meta["name"]), out)
         ready = new.conditions[0]
         before: dict[str, Any] = next(
-            (c for c in old_raw.get("conditions") or [] if c.get("type") == "Ready"), {}
+            (c for c in old_raw.get("conditions") or [] if c.get("type") == READY), {}
         )
         if (before.get("status"), before.get("reason")) != (ready.status, ready.reason):
             self.kube.emit(

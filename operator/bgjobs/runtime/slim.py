@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any
 
-from bgjobs import API_GROUP
-from bgjobs.models.backgroundjob import RETRY_ANNOTATION
 from bgjobs.models.common import Phase
+from bgjobs.vocabulary import RETRY_ANNOTATION, SUMMARY_MARK
 
 #: Marks a summary: never written back from (the reconciler reads the object first).
-SLIM = f"{API_GROUP}/summary"
+SLIM = SUMMARY_MARK
 _HEAVY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 _IDENTITY = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp")
 _REFERENCE = ("apiVersion", "kind", "name", "uid")
