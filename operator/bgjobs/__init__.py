@@ -2,7 +2,7 @@
 
 Users declare work as BackgroundJob and JobSchedule custom resources; a kopf
 operator orders them by priority in Redis and runs each attempt as a batch/v1
-Job. See ``../shared/design/api.md`` in the design repository for the contract.
+Job. The contract is ``docs/api.md``.
 """
 
 __version__ = "0.1.0"

@@ -107,7 +107,8 @@ class Attempt(CamelModel):
     finished_at: datetime | None = None
     exit_code: int | None = None
     reason: str | None = Field(
-        default=None, description="Short CamelCase why, e.g. Queued, BackoffLimitExceeded."
+        default=None,
+        description="Short CamelCase why, e.g. Completed, PermanentFailure, DeadlineExceeded.",
     )
     message: str | None = Field(default=None, max_length=4096)
 
@@ -137,7 +138,9 @@ class BackgroundJobStatus(CamelModel):
     )
     error: str | None = Field(default=None, description="Last failure, human-readable.")
     attempts: list[Attempt] = Field(
-        default_factory=list, max_length=50, description="Newest last, the last 10 kept."
+        default_factory=list,
+        max_length=50,
+        description="Newest last; the operator keeps the last 10 (the schema allows 50).",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Queued, Running, Succeeded, Failed."
