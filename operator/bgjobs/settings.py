@@ -185,15 +185,9 @@ class Settings:
         """The admission webhook's options; None when it is off."""
         if not self.webhook_port:
             return None
-        return WebhookOptions(
-            port=self.webhook_port,
-            addr=self.webhook_addr,
-            host=self.webhook_host,
-            cert=self.webhook_cert,
-            key=self.webhook_key,
-            ca=self.webhook_ca,
-            manage=self.webhook_manage,
-        )
+        # Each option is the setting named webhook_<option>.
+        names = (f.name for f in dataclasses.fields(WebhookOptions))
+        return WebhookOptions(**{name: getattr(self, f"webhook_{name}") for name in names})
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         out = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,20 +103,13 @@ class Children:
         return [b for b in bodies if isinstance(b, dict)]
 
 
+@dataclass
 class ScheduleReconciler:
-    def __init__(
-        self,
-        kube: Kube,
-        work: WorkQueue,
-        timers: Timers,
-        children: Children,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.kube = kube
-        self.work = work
-        self.timers = timers
-        self.children = children
-        self.clock = clock
+    kube: Kube
+    work: WorkQueue  # of the JobSchedules
+    timers: Timers
+    children: Children
+    clock: Callable[[], datetime]
 
     async def __call__(self, key: Key, body: Body, seen_at: float) -> None:
         namespace, name = key
