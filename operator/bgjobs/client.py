@@ -29,12 +29,11 @@ from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube, KubeError
 from bgjobs.k8s import NotFound as _KubeNotFound
 from bgjobs.models.backgroundjob import KIND, PLURAL
-from bgjobs.models.common import Phase, Priority
+from bgjobs.models.common import FINISHED_PHASES, Phase, Priority, parse_time
 from bgjobs.models.durations import format_duration
 from bgjobs.vocabulary import LABEL_PRIORITY, RETRY_ANNOTATION
 
 T = TypeVar("T")
-FINISHED = ("Completed", "Failed", "Cancelled")
 
 
 class BgjobsError(Exception):
@@ -170,12 +169,11 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.phase in FINISHED and not self.retry_pending
+        return self.phase in FINISHED_PHASES and not self.retry_pending
 
     @property
     def created(self) -> datetime | None:
-        ts = self.raw["metadata"].get("creationTimestamp")
-        return datetime.fromisoformat(ts) if ts else None
+        return parse_time(self.raw["metadata"].get("creationTimestamp"))
 
 
 @dataclass(frozen=True)

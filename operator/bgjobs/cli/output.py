@@ -11,14 +11,14 @@ from typing import Any, TextIO
 import yaml
 
 from bgjobs.client import Job
-from bgjobs.models.common import Priority
+from bgjobs.models.common import Priority, parse_time
 
 
 def age(ts: str | datetime | None, now: datetime | None = None) -> str:
     """kubectl's short age: 42s, 5m, 3h12m, 4d."""
-    if not ts:
+    when = parse_time(ts) if isinstance(ts, str) else ts
+    if when is None:
         return "<none>"
-    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
     seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
     if seconds < 0:
         return f"in {age(now or datetime.now(UTC), when)}"

@@ -17,6 +17,7 @@ from typing import Any
 from bgjobs.cli.output import age, dump, priority_level, table
 from bgjobs.cli.session import Session, UsageError, namespace
 from bgjobs.client import Job
+from bgjobs.models.common import parse_time
 
 HEADERS = [
     "TYPE",
@@ -114,8 +115,8 @@ def job_stats(jobs: list[Job], now: datetime) -> dict[tuple[str, str], dict[str,
             s["retrying"] += 1
         elif j.phase == "Running":
             s["running"] += 1
-        finished = st.get("completedAt")
-        if finished and datetime.fromisoformat(finished) >= hour_ago:
+        finished = parse_time(st.get("completedAt"))
+        if finished and finished >= hour_ago:
             if j.phase == "Completed":
                 s["completedLastHour"] += 1
             elif j.phase == "Failed":
