@@ -32,6 +32,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from bgjobs.vocabulary import API_GROUP, API_VERSION, LABEL_JOB
 from tests.conftest import release_attempt_jobs
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import BUSYBOX_IMAGE, ensure_cluster, ensure_real_cluster, kubectl
@@ -70,8 +71,8 @@ class Tracker:
         async with watch.Watch() as w:
             stream = w.stream(
                 custom.list_namespaced_custom_object,
-                "bgjobs.io",
-                "v1alpha1",
+                API_GROUP,
+                API_VERSION,
                 ns,
                 "backgroundjobs",
                 timeout_seconds=3600,
@@ -87,7 +88,7 @@ class Tracker:
         async with watch.Watch() as w:
             async for event in w.stream(batch.list_namespaced_job, ns, timeout_seconds=3600):
                 job = event["object"]
-                owner = (job.metadata.labels or {}).get("bgjobs.io/job")
+                owner = (job.metadata.labels or {}).get(LABEL_JOB)
                 if owner:
                     self.job_seen.setdefault(owner, time.time())
                 if any(
@@ -104,7 +105,7 @@ class Tracker:
             async for event in w.stream(core.list_namespaced_pod, ns, timeout_seconds=3600):
                 pod = event["object"]
                 labels = pod.metadata.labels or {}
-                owner = labels.get("bgjobs.io/job") or labels.get("batch.kubernetes.io/job-name")
+                owner = labels.get(LABEL_JOB) or labels.get("batch.kubernetes.io/job-name")
                 if owner and pod.status and pod.status.phase not in (None, "Pending"):
                     self.pod_started.setdefault(owner, time.time())
 

@@ -37,6 +37,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bench.dispatch import apply_crds, delete_namespace, gather_limited, namespace, pct
+from bgjobs.vocabulary import LABEL_JOB
 from tests.conftest import release_attempt_jobs
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import ensure_cluster
@@ -87,7 +88,7 @@ class Watcher:
         async with watch.Watch() as w:
             async for event in w.stream(batch.list_namespaced_job, ns, timeout_seconds=3600):
                 job = event["object"]
-                name = (job.metadata.labels or {}).get("bgjobs.io/job") or job.metadata.name
+                name = (job.metadata.labels or {}).get(LABEL_JOB) or job.metadata.name
                 self.job_seen.setdefault(name, time.time())
                 if any(
                     c.type in ("Complete", "Failed") and c.status == "True"
@@ -102,7 +103,7 @@ class Watcher:
             async for event in w.stream(core.list_namespaced_pod, ns, timeout_seconds=3600):
                 pod = event["object"]
                 labels = pod.metadata.labels or {}
-                owner = labels.get("bgjobs.io/job") or labels.get("batch.kubernetes.io/job-name")
+                owner = labels.get(LABEL_JOB) or labels.get("batch.kubernetes.io/job-name")
                 if owner and pod.status and pod.status.phase not in (None, "Pending"):
                     self.pod_running.setdefault(owner, time.time())
 

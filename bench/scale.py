@@ -34,6 +34,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bench.dispatch import apply_crds, delete_namespace, gather_limited, namespace
+from bgjobs.vocabulary import API_GROUP, API_VERSION
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import ensure_cluster
 from tests.support.operator import OperatorProcess
@@ -85,8 +86,8 @@ async def create_finished(api: ApiClient, ns: str, count: int) -> None:
         payload = {"userId": i, "template": "welcome", "locale": "en"}
         await jobs.create(bgjob(name, payload=payload))
         await custom.patch_namespaced_custom_object_status(
-            "bgjobs.io",
-            "v1alpha1",
+            API_GROUP,
+            API_VERSION,
             ns,
             "backgroundjobs",
             name,
@@ -152,8 +153,8 @@ async def start_and_measure(
                 async with watch.Watch() as w:
                     stream = w.stream(
                         custom.list_namespaced_custom_object,
-                        "bgjobs.io",
-                        "v1alpha1",
+                        API_GROUP,
+                        API_VERSION,
                         ns,
                         "backgroundjobs",
                         label_selector="bench=pending",

@@ -27,6 +27,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from bench.dispatch import namespace
+from bgjobs.vocabulary import API_GROUP, API_VERSION
 from tests.support.bgjobs import jobschedule, registry
 from tests.support.cluster import ensure_cluster, kubectl
 from tests.support.operator import OperatorProcess
@@ -94,7 +95,7 @@ async def main_async(args: argparse.Namespace) -> None:
             )
             op.write_registry(registry({"work": {}}))
             op.start()
-            bgjobs_args = ("bgjobs.io", "v1alpha1", ns, "backgroundjobs")
+            bgjobs_args = (API_GROUP, API_VERSION, ns, "backgroundjobs")
             watchers = [
                 asyncio.create_task(
                     watch_created(custom.list_namespaced_custom_object, bgjobs_args, seen_bg, stop)
@@ -104,7 +105,7 @@ async def main_async(args: argparse.Namespace) -> None:
             try:
                 sched = jobschedule("every-minute", "* * * * *", successfulJobsHistoryLimit=10)
                 await custom.create_namespaced_custom_object(
-                    "bgjobs.io", "v1alpha1", ns, "jobschedules", sched
+                    API_GROUP, API_VERSION, ns, "jobschedules", sched
                 )
                 await batch.create_namespaced_cron_job(ns, cronjob("every-minute"))  # type: ignore[arg-type]  # a dict is sent as is
                 start = time.time()

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 from bgjobs import API_GROUP, API_VERSION
 from bgjobs.k8s import Kube, KubeError
-from bgjobs.k8s import NotFound as _KubeNotFound
 from bgjobs.models.backgroundjob import KIND, PLURAL
 from bgjobs.models.common import FINISHED_PHASES, Phase, Priority, parse_time
 from bgjobs.models.durations import format_duration
@@ -76,7 +75,7 @@ class JobFailed(BgjobsError):
 
 
 def _translate(exc: KubeError) -> BgjobsError:
-    if isinstance(exc, _KubeNotFound) or exc.status == 404:
+    if exc.status == 404:
         return NotFound(str(exc))
     if exc.status == 422 or exc.status == 400:
         return InvalidJob(str(exc))

@@ -2,8 +2,10 @@
 
 Annotations, labels, the finalizer, condition types, the API group and the
 Redis prefix are read by users and by other versions of the operator; a copy
-of one elsewhere drifts. This looks at every string in the package's code
-(docstrings aside) for one of them.
+of one elsewhere drifts. This looks at every string in the package's and
+the benchmarks' code (docstrings aside) for one of them. The tests write them
+out on purpose (a user types them); the handler images do not depend on the
+package.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pytest
 from bgjobs import vocabulary as v
 
 PACKAGE = Path(v.__file__).parent
+ROOT = PACKAGE.parents[1]
+SOURCES = sorted([*PACKAGE.rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
 NAMES = [
     v.RETRY_ANNOTATION,
     v.RUN_NOW_ANNOTATION,
@@ -52,12 +56,12 @@ def strings(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 def copies() -> list[str]:
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in SOURCES:
         if path.name == "vocabulary.py":
             continue
         for line, text in strings(ast.parse(path.read_text())):
             if text in NAMES or text in SUFFIXES or v.API_GROUP in text:
-                found.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r}")
+                found.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
     return found
 
 

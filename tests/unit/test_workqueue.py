@@ -175,3 +175,48 @@ def test_a_read_fills_only_what_the_watch_left_empty() -> None:
     q.read(("ns", "b"), None)
     assert q.cached(("ns", "b")) is GONE
     assert q.cached(("ns", "c")) is FETCH
+
+
+async def test_a_write_that_changed_nothing_waits_for_no_event() -> None:
+    # The server answers a no-op write with the version the reconcile read,
+    # and sends no event for it.
+    key, q = ("ns", "a"), WorkQueue(workers=1)
+    done = asyncio.Event()
+
+    async def handler(k: Key, b: Any, seen_at: float) -> None:
+        q.wrote(k, body("same"))
+        done.set()
+
+    q.add(key, body("same"))
+    q.start(handler, Health(faults={}))
+    await eventually(lambda: _true(done.is_set()), within=5)
+    await q.stop()
+    q.watched(key, body("next"))
+    assert version(q, key) == "next"
+
+
+async def test_an_own_write_whose_event_never_comes_is_given_up_and_reconciled_again() -> None:
+    key, q = ("ns", "a"), WorkQueue(workers=1, await_seconds=0.2)
+    seen: list[str] = []
+
+    async def handler(k: Key, b: Any, seen_at: float) -> None:
+        seen.append(b["metadata"]["resourceVersion"])
+        if len(seen) == 1:
+            q.wrote(k, body("lost"))  # a relist passes it: its event never comes
+
+    q.add(key, body("first"))
+    q.start(handler, Health(faults={}))
+    await eventually(lambda: _true(seen == ["first"]), within=5)
+    q.add(key, body("newer"))  # held back: not the awaited version
+    # The reconcile it caused runs from the write; then the wait ends, and
+    # the held version is reconciled.
+    await eventually(lambda: _true(len(seen) >= 3), within=5, what="a reconcile of the held")
+    await q.stop()
+    assert seen == ["first", "lost", "newer"]
+
+
+def test_a_read_after_a_deletion_is_kept() -> None:
+    q = WorkQueue(workers=1)
+    q.watched(("ns", "a"), GONE)
+    q.read(("ns", "a"), body("created again"))
+    assert version(q, ("ns", "a")) == "created again"

@@ -6,7 +6,8 @@ examples). The parser attaches each verb to its subcommand with
 ``set_defaults(func=...)``; ``main`` opens one Session from the flags every
 verb shares (``-n``, ``--kubeconfig``, ``--context``) and runs it. Failures
 are the client's errors (``bgjobs.client.BgjobsError``), which ``main`` turns
-into exit codes; the plugin adds only :class:`UsageError`.
+into exit codes, and :class:`UsageError`; the plugin's own reads (events, pods,
+logs, JobSchedules) fail as ``bgjobs.k8s.KubeError``, mapped by HTTP status.
 """
 
 from __future__ import annotations

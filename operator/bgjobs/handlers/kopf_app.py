@@ -106,7 +106,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def on_jobschedule(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     obj = cast(dict[str, Any], event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-    memo.runtime.schedules.add(key, GONE if event["type"] == "DELETED" else obj)
+    # kopf hands a relist's objects over as events of type None: not in the
+    # watch's order (see WorkQueue.watched).
+    kind = event["type"]
+    memo.runtime.schedules.add(key, GONE if kind == "DELETED" else obj, listed=kind is None)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)

@@ -26,14 +26,16 @@ def condition(
     now: datetime,
     generation: int | None,
 ) -> Condition:
-    """The condition ``ctype`` now; its transition time is ``prev``'s unless it flipped."""
-    flipped = prev is None or prev.status != value
+    """The condition ``ctype`` now; its transition time is ``prev``'s unless it flipped
+    (metav1.Condition: "the last time the condition transitioned from one status
+    to another"; a new reason alone is no transition)."""
+    since = now if prev is None or prev.status != value else prev.last_transition_time
     return Condition(
         type=ctype,
         status=value,
         reason=reason,
         message=message,
-        last_transition_time=now if flipped or prev is None else prev.last_transition_time,
+        last_transition_time=since,
         observed_generation=generation,
     )
 

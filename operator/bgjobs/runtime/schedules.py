@@ -93,7 +93,8 @@ class Children:
                 self._by_owner.setdefault(ref["uid"], set()).add(key)
 
     def created(self, obj: dict[str, Any]) -> None:
-        """A child just created: known at once, before its watch event comes."""
+        """A child just created: indexed at once, before its watch event comes (its
+        body too, unless the watch brought one already)."""
         meta = obj["metadata"]
         self.jobs.read((meta["namespace"], meta["name"]), obj)
         self.seen("ADDED", obj)

@@ -8,7 +8,12 @@ at once from a fresh read.
 Which body is the newest is decided without comparing resourceVersions
 (the API calls them opaque): the watch delivers one object's versions in
 order, so after a reconcile's own write (version R) every version the watch
-delivers before R is older than R and is not kept; R's own event ends that.
+delivers before R is older than R. Those are held back until R's own event
+arrives (then they are dropped). R's event may never come (a relist passed
+it, a watch restarted): after ``AWAIT_SECONDS`` the newest held version is
+taken, and the key reconciled again; a reconcile from a version older than
+the object's current one ends in a conflict and a fresh read, never a lost
+write.
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ def _whole(body: Any) -> Any:
     return body
 
 
+#: How long an own write's version is awaited from the watch before what the
+#: watch delivered meanwhile is taken (it normally comes within milliseconds).
+AWAIT_SECONDS = 5.0
+
+
 class Requeue(Exception):
     """Raise from a handler to run the key again after ``delay`` seconds."""
 
@@ -67,8 +77,16 @@ class Requeue(Exception):
 
 
 class WorkQueue:
-    def __init__(self, *, workers: int = 8, keep: Keep = _whole, expand: Expand = _whole) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 8,
+        keep: Keep = _whole,
+        expand: Expand = _whole,
+        await_seconds: float = AWAIT_SECONDS,
+    ) -> None:
         self._workers = workers
+        self._await_seconds = await_seconds
         self._keep = keep
         self._expand = expand
         self._items: dict[Key, _Item] = {}
@@ -81,9 +99,12 @@ class WorkQueue:
         self._active: set[Key] = set()
         self._failures: dict[Key, int] = {}
         self._bodies: dict[Key, Any] = {}  # newest known body (cache), as kept
-        # Own writes whose watch event has not come yet: (key -> its version).
+        # Own writes whose watch event has not come yet: key -> its version;
+        # and the newest body the watch delivered meanwhile (held back).
         self._awaiting: dict[Key, str] = {}
-        # Versions the watch delivered while the key's reconcile ran.
+        self._held: dict[Key, dict[str, Any]] = {}
+        # Versions known while the key's reconcile runs: the one it started
+        # from and those the watch delivered since.
         self._delivered: dict[Key, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
@@ -136,34 +157,57 @@ class WorkQueue:
     def watched(self, key: Key, body: Body, *, listed: bool = False) -> None:
         """A version from the watch (or a list): kept unless an own write is newer."""
         if isinstance(body, Marker):  # GONE
-            self._awaiting.pop(key, None)
+            self._stop_waiting(key)
             self._bodies[key] = GONE
             return
         version = _version(body)
         if key in self._delivered:
             self._delivered[key].add(version)
         if listed:  # a list is not in the watch's order: take it as it comes
-            self._awaiting.pop(key, None)
+            self._stop_waiting(key)
         awaited = self._awaiting.get(key)
-        if awaited is not None:
-            if awaited != version:
-                return  # delivered before the own write's version: older
-            del self._awaiting[key]
+        if awaited is not None and awaited != version:
+            self._held[key] = body  # delivered before the own write's version: older
+            return
+        self._stop_waiting(key)
         self._bodies[key] = self._keep(body)
 
     def wrote(self, key: Key, body: dict[str, Any]) -> None:
         """The result of the running reconcile's own write: the newest version,
-        unless the watch delivered it already (then the watch's is as new)."""
+        unless its version is known already (delivered by the watch, or the one
+        the reconcile started from: a write that changed nothing). The watch's
+        versions are then held back until the write's own event comes."""
         version = _version(body)
         if version in self._delivered.get(key, ()):
-            return
-        self._awaiting[key] = version
+            return  # what is cached is that version or one the watch brought after it
         self._bodies[key] = self._keep(body)
+        self._awaiting[key] = version
+        self._held.pop(key, None)
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def give_up() -> None:
+            self._timers.discard(handle)
+            if self._awaiting.get(key) != version:
+                return  # its event came, or a newer write is awaited
+            del self._awaiting[key]
+            held = self._held.pop(key, None)
+            if held is not None:
+                self._bodies[key] = self._keep(held)
+                self.add(key)
+
+        handle = loop.call_later(self._await_seconds, give_up)
+        self._timers.add(handle)
+
+    def _stop_waiting(self, key: Key) -> None:
+        self._awaiting.pop(key, None)
+        self._held.pop(key, None)
 
     def read(self, key: Key, body: dict[str, Any] | None) -> None:
-        """An object read from the API server (None: not found), kept if nothing
-        came meanwhile; what the watch brings next replaces it."""
-        if self._bodies.get(key, FETCH) is FETCH:
+        """An object read from the API server (None: not found), kept if the
+        watch brought nothing meanwhile (or only a deletion, before it was
+        created again); what the watch brings next replaces it."""
+        if self._bodies.get(key, FETCH) in (FETCH, GONE):
             self._bodies[key] = GONE if body is None else self._keep(body)
 
     def cached(self, key: Key) -> Body:
@@ -212,11 +256,12 @@ class WorkQueue:
             if item is None:
                 continue
             self._active.add(key)
-            self._delivered[key] = set()
+            body = self.cached(key)
+            self._delivered[key] = {_version(body)} if isinstance(body, dict) else set()
             try:
                 # The newest body known now: our own writes since the key was
                 # marked dirty are newer than the one it was marked with.
-                await handler(key, self.cached(key), item.seen_at)
+                await handler(key, body, item.seen_at)
                 self._failures.pop(key, None)
                 ok()
             except Requeue as req:
@@ -246,13 +291,13 @@ class WorkQueue:
                     self._put(key, 0 if key in self._urgent else 1)
                 if self._bodies.get(key, FETCH) is GONE and key not in self._items:
                     self._bodies.pop(key, None)
-                    self._awaiting.pop(key, None)
+                    self._stop_waiting(key)
 
     def _retry_later(self, key: Key, delay: float, *, fresh: bool, seen_at: float) -> None:
         """Run ``key`` again; it keeps the time it was first seen (its FIFO place)."""
         if fresh and self._bodies.get(key) is not GONE:
             self._bodies.pop(key, None)
-            self._awaiting.pop(key, None)
+            self._stop_waiting(key)
         if delay <= 0:
             self.add(key, seen_at=seen_at)
         else:
