@@ -7,8 +7,8 @@ at once from a fresh read.
 
 Which body is the newest is decided without comparing resourceVersions
 (the API calls them opaque): the watch delivers one object's versions in
-order, so after a reconcile's own write (version R) every version the watch
-delivers before R is older than R. Those are held back until R's own event
+order, so after a reconcile's own write or read (version R) every version the
+watch delivers before R is older than R. Those are held back until R's own event
 arrives (then they are dropped). R's event may never come (a relist passed
 it, a watch restarted): after ``AWAIT_SECONDS`` the newest held version is
 taken, and the key reconciled again; a reconcile from a version older than
@@ -175,11 +175,29 @@ class WorkQueue:
     def wrote(self, key: Key, body: dict[str, Any]) -> None:
         """The result of the running reconcile's own write: the newest version,
         unless its version is known already (delivered by the watch, or the one
-        the reconcile started from: a write that changed nothing). The watch's
-        versions are then held back until the write's own event comes."""
+        the reconcile started from: a write that changed nothing)."""
+        if _version(body) not in self._delivered.get(key, ()):
+            self._newest(key, body)
+
+    def read(self, key: Key, body: dict[str, Any] | None) -> None:
+        """An object read from the API server (None: not found): the newest
+        version, unless the watch brought it (or a newer one) meanwhile."""
+        kept = self._bodies.get(key, FETCH)
+        if body is None:
+            if kept is FETCH:
+                self._bodies[key] = GONE
+            return
+        known = self._delivered.get(key)
+        if known is None:  # read outside the key's reconcile (a child just created)
+            if kept is FETCH or kept is GONE:
+                self._newest(key, body)
+        elif _version(body) not in known:
+            self._newest(key, body)
+
+    def _newest(self, key: Key, body: dict[str, Any]) -> None:
+        """Keep ``body``, newer than all the watch delivered so far; the watch's
+        versions are held back until its own event comes (or for AWAIT_SECONDS)."""
         version = _version(body)
-        if version in self._delivered.get(key, ()):
-            return  # what is cached is that version or one the watch brought after it
         self._bodies[key] = self._keep(body)
         self._awaiting[key] = version
         self._held.pop(key, None)
@@ -189,7 +207,7 @@ class WorkQueue:
         def give_up() -> None:
             self._timers.discard(handle)
             if self._awaiting.get(key) != version:
-                return  # its event came, or a newer write is awaited
+                return  # its event came, or a newer version is awaited
             del self._awaiting[key]
             held = self._held.pop(key, None)
             if held is not None:
@@ -202,13 +220,6 @@ class WorkQueue:
     def _stop_waiting(self, key: Key) -> None:
         self._awaiting.pop(key, None)
         self._held.pop(key, None)
-
-    def read(self, key: Key, body: dict[str, Any] | None) -> None:
-        """An object read from the API server (None: not found), kept if the
-        watch brought nothing meanwhile (or only a deletion, before it was
-        created again); what the watch brings next replaces it."""
-        if self._bodies.get(key, FETCH) in (FETCH, GONE):
-            self._bodies[key] = GONE if body is None else self._keep(body)
 
     def cached(self, key: Key) -> Body:
         kept = self._bodies.get(key, FETCH)
