@@ -26,6 +26,7 @@ import secrets
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,21 @@ async def run_plain(api: ApiClient, ns: str, args: argparse.Namespace) -> Run:
     return Run(time.monotonic() - t0, created_at, tracker)
 
 
+@contextlib.contextmanager
+def bench_operator(ns: str, env: dict[str, str] | None = None) -> Iterator[OperatorProcess]:
+    """An operator for ``ns`` (not started yet) with its own Redis and working
+    directory, both removed afterwards; the cluster is ``$KUBECONFIG``'s."""
+    with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
+        yield OperatorProcess(
+            namespace=ns,
+            redis_url=redis.url,
+            prefix="bench:",
+            workdir=Path(tmp),
+            kubeconfig=Path(os.environ["KUBECONFIG"]),
+            env=env,
+        )
+
+
 async def apply_crds() -> None:
     """The CRDs of this checkout, on the cluster (a fresh one has none)."""
     apply = [kubectl(), "apply", "--server-side", "-f", "crds"]
@@ -232,14 +248,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await apply_crds()
         ns_bg = await namespace(api, "bench-bgjobs")
         ns_plain = await namespace(api, "bench-plain")
-        with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-            op = OperatorProcess(
-                namespace=ns_bg,
-                redis_url=redis.url,
-                prefix="bench:",
-                workdir=Path(tmp),
-                kubeconfig=cluster.kubeconfig,
-            )
+        with bench_operator(ns_bg) as op:
             work: dict[str, Any] = {}
             if args.nodes == "real":
                 # busybox has no USER: run it as nobody, so that the

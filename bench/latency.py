@@ -26,24 +26,27 @@ import argparse
 import asyncio
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from bench.dispatch import apply_crds, delete_namespace, gather_limited, namespace, pct
+from bench.dispatch import (
+    apply_crds,
+    bench_operator,
+    delete_namespace,
+    gather_limited,
+    namespace,
+    pct,
+)
 from bgjobs.vocabulary import LABEL_JOB
 from tests.conftest import release_attempt_jobs
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import ensure_cluster
 from tests.support.fake_pods import batch_job, fake_outcome
-from tests.support.operator import OperatorProcess
-from tests.support.redis_server import RedisServer
 
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -217,15 +220,7 @@ async def side_on(
     side = Side(label, api, ns, doc is not None)
     follower = asyncio.create_task(side.watcher.run(api, ns))
     try:
-        with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-            op = OperatorProcess(
-                namespace=ns,
-                redis_url=redis.url,
-                prefix="bench:",
-                workdir=Path(tmp),
-                kubeconfig=Path(os.environ["KUBECONFIG"]),
-                env=env,
-            )
+        with bench_operator(ns, env) as op:
             if doc is not None:
                 op.write_registry(doc)
                 await asyncio.to_thread(op.start, 60)

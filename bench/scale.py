@@ -23,22 +23,18 @@ import argparse
 import asyncio
 import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from bench.dispatch import apply_crds, delete_namespace, gather_limited, namespace
+from bench.dispatch import apply_crds, bench_operator, delete_namespace, gather_limited, namespace
 from bgjobs.vocabulary import API_GROUP, API_VERSION
 from tests.support.bgjobs import Jobs, bgjob, registry
 from tests.support.cluster import ensure_cluster
-from tests.support.operator import OperatorProcess
-from tests.support.redis_server import RedisServer
 
 SETTLED_FOR = 10.0  # seconds of RSS samples after the drain that count as "settled"
 
@@ -123,15 +119,7 @@ async def start_and_measure(
 ) -> Start:
     result = Start(label, objects)
     env = {"PYTHONPATH": args.operator_path} if args.operator_path else {}
-    with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-        op = OperatorProcess(
-            namespace=ns,
-            redis_url=redis.url,
-            prefix="bench:",
-            workdir=Path(tmp),
-            kubeconfig=Path(os.environ["KUBECONFIG"]),
-            env=env,
-        )
+    with bench_operator(ns, env) as op:
         op.write_registry(registry({"work": {}}))
         t0 = time.monotonic()
         done: set[str] = set()

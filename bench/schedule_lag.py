@@ -17,21 +17,17 @@ import os
 import re
 import statistics
 import subprocess
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from bench.dispatch import namespace
+from bench.dispatch import bench_operator, namespace
 from bgjobs.vocabulary import API_GROUP, API_VERSION
 from tests.support.bgjobs import jobschedule, registry
 from tests.support.cluster import ensure_cluster, kubectl
-from tests.support.operator import OperatorProcess
-from tests.support.redis_server import RedisServer
 
 
 def cronjob(name: str) -> dict[str, Any]:
@@ -85,14 +81,7 @@ async def main_async(args: argparse.Namespace) -> None:
         seen_bg: dict[str, float] = {}
         seen_cj: dict[str, float] = {}
         stop = asyncio.Event()
-        with RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
-            op = OperatorProcess(
-                namespace=ns,
-                redis_url=redis.url,
-                prefix="bench:",
-                workdir=Path(tmp),
-                kubeconfig=cluster.kubeconfig,
-            )
+        with bench_operator(ns) as op:
             op.write_registry(registry({"work": {}}))
             op.start()
             bgjobs_args = (API_GROUP, API_VERSION, ns, "backgroundjobs")

@@ -99,15 +99,16 @@ def version(q: WorkQueue, key: Key) -> str:
     return str(cached["metadata"]["resourceVersion"])
 
 
-async def written(q: WorkQueue, key: Key, version: str) -> None:
-    """Run one reconcile of ``key`` whose own write returns ``version``."""
+async def written(q: WorkQueue, key: Key, version: str, *, start: str = "old") -> None:
+    """Run one reconcile of ``key`` (from version ``start``) whose own write
+    returns ``version``."""
     done = asyncio.Event()
 
     async def handler(k: Key, b: Any, seen_at: float) -> None:
         q.wrote(k, body(version))
         done.set()
 
-    q.add(key, body("old"))
+    q.add(key, body(start))
     q.start(handler, Health(faults={}))
     await eventually(lambda: _true(done.is_set()), within=5)
     await q.stop()
@@ -185,16 +186,7 @@ async def test_a_write_that_changed_nothing_waits_for_no_event() -> None:
     # The server answers a no-op write with the version the reconcile read,
     # and sends no event for it.
     key, q = ("ns", "a"), WorkQueue(workers=1)
-    done = asyncio.Event()
-
-    async def handler(k: Key, b: Any, seen_at: float) -> None:
-        q.wrote(k, body("same"))
-        done.set()
-
-    q.add(key, body("same"))
-    q.start(handler, Health(faults={}))
-    await eventually(lambda: _true(done.is_set()), within=5)
-    await q.stop()
+    await written(q, key, "same", start="same")
     q.watched(key, body("next"))
     assert version(q, key) == "next"
 
