@@ -222,21 +222,6 @@ class Kube:
     async def get_bgjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get_custom(PLURAL, namespace, name)
 
-    async def bgjob_pages(
-        self, namespaces: list[str] | None, size: int = 500
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every BackgroundJob in ``namespaces`` (None: every namespace), a page at a
-        time: a caller that keeps what it needs of each page never holds them all."""
-        scopes: list[str | None] = list(namespaces) if namespaces else [None]
-        for ns in scopes:
-            token: str | None = None
-            while True:
-                page = await self.list_custom_page(PLURAL, ns, limit=size, continue_token=token)
-                yield page.get("items", [])
-                token = page.get("metadata", {}).get("continue")
-                if not token:
-                    break
-
     async def patch_bgjob(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return await self.patch_custom(PLURAL, namespace, name, patch)
 

@@ -59,6 +59,7 @@ class Informer:
         self.page = page
         self.version: str | None = None  # where the watch resumes; None: list first
         self.listed = False  # one whole list handed over since the start
+        self.synced = asyncio.Event()  # set once listed
         self.known: set[Key] = set()
         where = f"namespace {namespace}" if namespace else "all namespaces"
         self.where = f"{plural} in {where}"
@@ -108,6 +109,7 @@ class Informer:
         self.known = seen
         self.version = version
         self.listed = True
+        self.synced.set()
 
     async def _watch(self, ok: Callable[[], None]) -> None:
         custom = self.kube.custom

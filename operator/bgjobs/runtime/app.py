@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +47,7 @@ from bgjobs.runtime.resync import Resync
 from bgjobs.runtime.rwlock import RWLock
 from bgjobs.runtime.schedules import Children, ScheduleReconciler, Timers
 from bgjobs.runtime.slim import Summary, expand, keep_bgjob
-from bgjobs.runtime.workqueue import GONE, Body, Key, WorkQueue
+from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, WorkQueue
 from bgjobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,26 @@ def connect_redis(settings: Settings) -> AnyRedis:
     return master
 
 
+async def cached_pages(
+    kube: Kube, work: WorkQueue, informers: list[Informer], size: int = 500
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every BackgroundJob as the watches last delivered it, a page at a time,
+    once every watch has listed. A job whose body was dropped (to be read again
+    after a failed reconcile) is read from the API server."""
+    await asyncio.gather(*(informer.synced.wait() for informer in informers))
+    keys = [key for informer in informers for key in informer.known]
+    for start in range(0, len(keys), size):
+        page = []
+        for key in keys[start : start + size]:
+            body = work.cached(key)
+            if body is FETCH:
+                body = await kube.get_bgjob(*key) or GONE
+            if isinstance(body, dict):
+                page.append(body)
+        yield page
+        await asyncio.sleep(0)  # reconciles run between pages
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -143,15 +163,20 @@ class Runtime:
         lock = RWLock()
         work = WorkQueue(workers=settings.workers, keep=keep_bgjob, expand=expand)
 
+        informers: list[Informer] = []  # made once the runtime exists: they feed it
+
+        def objects() -> AsyncIterator[list[dict[str, Any]]]:
+            return cached_pages(kube, work, informers)
+
         async def rebuild(epoch: str) -> int:
-            # The list is read while reconciles go on, a page at a time, each
-            # kept only as the entries it gives; only the Redis writes hold
-            # reconciles back.
+            # From the watches' own cache (a second list of every object would
+            # double the start's work), a page at a time, while reconciles go
+            # on; only the Redis writes hold reconciles back.
             reconciler.record_touched()
             count = 0
             entries: list[QueueEntry] = []
             try:
-                async for page in kube.bgjob_pages(list(settings.namespaces) or None):
+                async for page in objects():
                     count += len(page)
                     now = utcnow()
                     entries += [e for e in (reconciler.entry_for(o, now) for o in page) if e]
@@ -190,13 +215,12 @@ class Runtime:
             work,
             lock,
             ready=lambda: registry.loaded and dispatcher.rebuilt,
-            namespaces=list(settings.namespaces) or None,
+            objects=objects,
             period=settings.resync_period,
             clock=utcnow,
         )
         schedules = WorkQueue(workers=2)
         timers = Timers(schedules.add, utcnow)
-        informers: list[Informer] = []  # made once the runtime exists: they feed it
         children = Children(work, lambda: bool(informers) and all(i.listed for i in informers))
         schedule_reconciler = ScheduleReconciler(kube, schedules, timers, children, utcnow)
         rt = cls(

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,7 +81,7 @@ class Resync:
         lock: RWLock,
         *,
         ready: Callable[[], bool],
-        namespaces: list[str] | None,
+        objects: Callable[[], AsyncIterator[list[dict[str, Any]]]],
         period: float,
         clock: Callable[[], datetime],
     ) -> None:
@@ -91,7 +91,7 @@ class Resync:
         self.work = work
         self.lock = lock
         self.ready = ready
-        self.namespaces = namespaces
+        self.objects = objects  # every BackgroundJob, a page at a time
         self.period = period
         self.grace = timedelta(seconds=min(10.0, period / 2))
         self.clock = clock
@@ -111,7 +111,7 @@ class Resync:
         epoch = await self.queue.epoch()
         desired: dict[str, str | None] = {}
         versions: dict[str, str | None] = {}  # what is kept of each object listed
-        async for page in self.kube.bgjob_pages(self.namespaces):
+        async for page in self.objects():
             now = self.clock()
             for i, body in enumerate(page):
                 if i % YIELD_EVERY == 0:
