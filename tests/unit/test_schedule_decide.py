@@ -174,3 +174,29 @@ def test_an_unreadable_status_starts_afresh_and_the_last_success_is_kept() -> No
     earlier = NOW - timedelta(days=3)
     kept = schedule(status={"lastSuccessfulTime": earlier.isoformat()})
     assert decide(kept, [], NOW).status.last_successful_time == earlier
+
+
+@pytest.mark.parametrize(
+    ("body", "made", "runs", "run_count", "said"),
+    [
+        pytest.param(schedule(maxRuns=2, suspend=True, run_now="b"),
+                     {run_now_job_name("nightly", "a")}, [run_now_job_name("nightly", "b")], 2,
+                     [], id="a run made before a conflict counts, and the new one too"),
+        pytest.param(schedule(maxRuns=2, suspend=True, run_now="a"),
+                     {run_now_job_name("nightly", "a")}, [run_now_job_name("nightly", "a")], 1,
+                     [], id="the same run decided again is not counted twice"),
+        pytest.param(schedule(maxRuns=2, suspend=True, run_now="c", status={"runCount": 1}),
+                     {run_now_job_name("nightly", "b")}, [], 2, ["RunNowRefused"],
+                     id="made runs use up maxRuns"),
+        pytest.param(schedule(), {slot_job_name("nightly", SLOT)},
+                     [slot_job_name("nightly", SLOT)], 1, [], id="a slot made already"),
+    ],
+)  # fmt: skip
+def test_runs_made_before_a_conflict_are_counted_once(
+    body: dict[str, Any], made: set[str], runs: list[str], run_count: int, said: list[str]
+) -> None:
+    d = decide(body, [], NOW, made=frozenset(made))
+    assert [r.name for r in d.runs] == runs
+    assert d.status.run_count == run_count
+    assert reasons(d) == said
+    assert made <= {a.name for a in d.status_after(made).active}

@@ -155,8 +155,18 @@ class Decision:
         return self.status.model_copy(update={"active": active})
 
 
-def decide(body: dict[str, Any], children: list[Child], now: datetime) -> Decision:
-    """Everything a reconcile of the JobSchedule ``body`` does, given its jobs."""
+def decide(
+    body: dict[str, Any],
+    children: list[Child],
+    now: datetime,
+    *,
+    made: frozenset[str] = frozenset(),
+) -> Decision:
+    """Everything a reconcile of the JobSchedule ``body`` does, given its jobs.
+
+    ``made``: jobs this reconcile created already that ``body``'s status does not
+    count yet (its write met a newer version); they are counted as runs.
+    """
     meta = body["metadata"]
     generation = meta.get("generation")
     try:
@@ -187,7 +197,7 @@ def decide(body: dict[str, Any], children: list[Child], now: datetime) -> Decisi
     out.listed_active = frozenset(active)
     created = parse_time(meta.get("creationTimestamp")) or now
     step = plan(schedule, spec, status, created=created, active=active, now=now)
-    runs = status.run_count
+    runs = status.run_count + len(made)
 
     def runs_left() -> bool:
         return not spec.max_runs or runs < spec.max_runs
@@ -195,8 +205,11 @@ def decide(body: dict[str, Any], children: list[Child], now: datetime) -> Decisi
     token = (meta.get("annotations") or {}).get(RUN_NOW_ANNOTATION)
     handled_run_now = status.handled_run_now
     if token and token != status.handled_run_now:
-        if runs_left():
-            out.runs.append(Run(run_now_job_name(name, token), now, "run-now"))
+        run = Run(run_now_job_name(name, token), now, "run-now")
+        if run.name in made:
+            out.runs.append(run)  # made already, and counted
+        elif runs_left():
+            out.runs.append(run)
             runs += 1
         else:
             out.say.append(
@@ -216,10 +229,14 @@ def decide(body: dict[str, Any], children: list[Child], now: datetime) -> Decisi
                 f"cancelled {', '.join(step.replace)} (concurrencyPolicy Replace)",
             )
         )
-    if step.run_slot is not None and runs_left():  # a run-now may have taken the last
-        out.runs.append(Run(slot_job_name(name, step.run_slot), step.run_slot, "slot"))
-        runs += 1
-    active += [r.name for r in out.runs]
+    if step.run_slot is not None:
+        slot = Run(slot_job_name(name, step.run_slot), step.run_slot, "slot")
+        if slot.name in made:
+            out.runs.append(slot)  # made already, and counted
+        elif runs_left():  # a run-now may have taken the last
+            out.runs.append(slot)
+            runs += 1
+    active += [r.name for r in out.runs] + sorted(made)
     if step.missed or step.too_late:
         why = (
             f"the newest was {(now - step.last_schedule_time).total_seconds():.0f}s ago, "

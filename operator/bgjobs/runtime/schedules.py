@@ -28,6 +28,8 @@ from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, Wo
 from bgjobs.vocabulary import LABEL_SCHEDULE, READY, label_value
 
 log = logging.getLogger(__name__)
+#: A status write that meets a newer version, after jobs were created: tries.
+WRITE_ATTEMPTS = 3
 
 
 class Timers:
@@ -127,21 +129,45 @@ class ScheduleReconciler:
             raise Requeue(0, fresh=True) from exc
 
     async def reconcile(self, key: Key, body: dict[str, Any]) -> None:
-        """Read the schedule's jobs, decide (:func:`bgjobs.logic.schedule.decide`), act."""
-        decision = decide(body, [Child.of(c) for c in await self._children(body)], self.clock())
-        for name in decision.cancel:
-            await self.kube.patch_custom(BGJ_PLURAL, key[0], name, {"spec": {"cancel": True}})
-        created = set()
-        if decision.spec is not None:
-            created = {r.name for r in decision.runs if await self._create(body, decision.spec, r)}
-        for say in decision.say:
-            self.kube.emit(
-                body, type_=say.type_, reason=say.reason, message=say.message, repeats=say.repeats
-            )
-        for name in decision.prune:
-            if await self.kube.delete_custom(BGJ_PLURAL, key[0], name):
-                log.info("pruned %s/%s (history limit)", key[0], name)
-        await self._write(body, decision.status_after(created))
+        """Read the schedule's jobs, decide (:func:`bgjobs.logic.schedule.decide`), act.
+
+        The jobs are created before the status that counts them is written. When
+        that write meets a newer version (a second run-now moments after the
+        first), the object is read again and decided again with the jobs made so
+        far counted, so that a run is never lost from ``runCount`` (``maxRuns``).
+        """
+        made: set[str] = set()
+        for attempt in range(WRITE_ATTEMPTS):
+            children = [Child.of(c) for c in await self._children(body)]
+            decision = decide(body, children, self.clock(), made=frozenset(made))
+            for name in decision.cancel:
+                await self.kube.patch_custom(BGJ_PLURAL, key[0], name, {"spec": {"cancel": True}})
+            if decision.spec is not None:
+                made |= {
+                    r.name for r in decision.runs if await self._create(body, decision.spec, r)
+                }
+            for say in decision.say:
+                self.kube.emit(
+                    body,
+                    type_=say.type_,
+                    reason=say.reason,
+                    message=say.message,
+                    repeats=say.repeats,
+                )
+            for name in decision.prune:
+                if await self.kube.delete_custom(BGJ_PLURAL, key[0], name):
+                    log.info("pruned %s/%s (history limit)", key[0], name)
+            try:
+                await self._write(body, decision.status_after(made))
+                break
+            except Conflict:
+                if not made or attempt == WRITE_ATTEMPTS - 1:
+                    raise  # nothing of ours to count: read afresh and start over
+                fresh = await self.kube.get_custom(PLURAL, *key)
+                self.work.read(key, fresh)
+                if fresh is None:
+                    return
+                body = fresh
         if decision.wake_at is not None:
             self.timers.at(key, decision.wake_at)
         else:
