@@ -13,7 +13,8 @@ arrives (then they are dropped). R's event may never come (a relist passed
 it, a watch restarted): after ``AWAIT_SECONDS`` the newest held version is
 taken, and the key reconciled again; a reconcile from a version older than
 the object's current one ends in a conflict and a fresh read, never a lost
-write.
+write. Neither a held version nor the echo of a reconcile's own write makes
+the key dirty: that reconcile decided from what it wrote.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class WorkQueue:
         # and the newest body the watch delivered meanwhile (held back).
         self._awaiting: dict[Key, str] = {}
         self._held: dict[Key, dict[str, Any]] = {}
+        self._echoes: set[Key] = set()  # awaited versions a key's own reconcile made
         # Versions known while the key's reconcile runs: the one it started
         # from and those the watch delivered since.
         self._delivered: dict[Key, set[str]] = {}
@@ -126,8 +128,8 @@ class WorkQueue:
         event was seen, if not now. ``listed``: the body comes from a list,
         not in the watch's order.
         """
-        if body is not FETCH:
-            self.watched(key, body, listed=listed)
+        if body is not FETCH and not self.watched(key, body, listed=listed) and not urgent:
+            return  # older than what is known, or what a reconcile wrote itself
         if key not in self._items:
             self._items[key] = _Item(time.time() if seen_at is None else seen_at)
         if urgent and key not in self._urgent:
@@ -154,12 +156,16 @@ class WorkQueue:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
-    def watched(self, key: Key, body: Body, *, listed: bool = False) -> None:
-        """A version from the watch (or a list): kept unless an own write is newer."""
+    def watched(self, key: Key, body: Body, *, listed: bool = False) -> bool:
+        """A version from the watch (or a list): kept unless an own write is newer.
+
+        True when it is news to reconcile: not older than what is known, and not
+        the echo of a version the key's own reconcile wrote or read (that
+        reconcile decided from it already)."""
         if isinstance(body, Marker):  # GONE
             self._stop_waiting(key)
             self._bodies[key] = GONE
-            return
+            return True
         version = _version(body)
         if key in self._delivered:
             self._delivered[key].add(version)
@@ -168,16 +174,18 @@ class WorkQueue:
         awaited = self._awaiting.get(key)
         if awaited is not None and awaited != version:
             self._held[key] = body  # delivered before the own write's version: older
-            return
+            return False
+        echo = awaited is not None and key in self._echoes
         self._stop_waiting(key)
         self._bodies[key] = self._keep(body)
+        return not echo
 
     def wrote(self, key: Key, body: dict[str, Any]) -> None:
         """The result of the running reconcile's own write: the newest version,
         unless its version is known already (delivered by the watch, or the one
         the reconcile started from: a write that changed nothing)."""
         if _version(body) not in self._delivered.get(key, ()):
-            self._newest(key, body)
+            self._newest(key, body, echo=True)
 
     def read(self, key: Key, body: dict[str, Any] | None) -> None:
         """An object read from the API server (None: not found): the newest
@@ -192,15 +200,20 @@ class WorkQueue:
             if kept is FETCH or kept is GONE:
                 self._newest(key, body)
         elif _version(body) not in known:
-            self._newest(key, body)
+            self._newest(key, body, echo=True)
 
-    def _newest(self, key: Key, body: dict[str, Any]) -> None:
+    def _newest(self, key: Key, body: dict[str, Any], *, echo: bool = False) -> None:
         """Keep ``body``, newer than all the watch delivered so far; the watch's
-        versions are held back until its own event comes (or for AWAIT_SECONDS)."""
+        versions are held back until its own event comes (or for AWAIT_SECONDS).
+        ``echo``: the key's own reconcile has it, so that event is no news."""
         version = _version(body)
         self._bodies[key] = self._keep(body)
         self._awaiting[key] = version
         self._held.pop(key, None)
+        if echo:
+            self._echoes.add(key)
+        else:
+            self._echoes.discard(key)
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
@@ -220,6 +233,7 @@ class WorkQueue:
     def _stop_waiting(self, key: Key) -> None:
         self._awaiting.pop(key, None)
         self._held.pop(key, None)
+        self._echoes.discard(key)
 
     def cached(self, key: Key) -> Body:
         kept = self._bodies.get(key, FETCH)
