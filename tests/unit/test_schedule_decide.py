@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bgjobs.logic.naming import run_now_job_name, slot_job_name
-from bgjobs.logic.schedule import Child, Decision, decide
+from bgjobs.logic.schedule import Child, Decision, Run, decide
 from bgjobs.vocabulary import RUN_NOW_ANNOTATION
 
 NOW = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
@@ -176,27 +176,37 @@ def test_an_unreadable_status_starts_afresh_and_the_last_success_is_kept() -> No
     assert decide(kept, [], NOW).status.last_successful_time == earlier
 
 
+def now_run(token: str) -> Run:
+    return Run(run_now_job_name("nightly", token), NOW, "run-now")
+
+
+SLOT_RUN = Run(slot_job_name("nightly", SLOT), SLOT, "slot")
+
+
 @pytest.mark.parametrize(
     ("body", "made", "runs", "run_count", "said"),
     [
-        pytest.param(schedule(maxRuns=2, suspend=True, run_now="b"),
-                     {run_now_job_name("nightly", "a")}, [run_now_job_name("nightly", "b")], 2,
-                     [], id="a run made before a conflict counts, and the new one too"),
-        pytest.param(schedule(maxRuns=2, suspend=True, run_now="a"),
-                     {run_now_job_name("nightly", "a")}, [run_now_job_name("nightly", "a")], 1,
-                     [], id="the same run decided again is not counted twice"),
+        pytest.param(schedule(maxRuns=2, suspend=True, run_now="b"), {now_run("a")},
+                     [now_run("b").name], 2, [],
+                     id="a run made before a conflict counts, and the new one too"),
+        pytest.param(schedule(maxRuns=2, suspend=True, run_now="a"), {now_run("a")},
+                     [now_run("a").name], 1, [], id="the same run decided again counts once"),
         pytest.param(schedule(maxRuns=2, suspend=True, run_now="c", status={"runCount": 1}),
-                     {run_now_job_name("nightly", "b")}, [], 2, ["RunNowRefused"],
-                     id="made runs use up maxRuns"),
-        pytest.param(schedule(), {slot_job_name("nightly", SLOT)},
-                     [slot_job_name("nightly", SLOT)], 1, [], id="a slot made already"),
+                     {now_run("b")}, [], 2, ["RunNowRefused"], id="made runs use up maxRuns"),
+        pytest.param(schedule(), {SLOT_RUN}, [SLOT_RUN.name], 1, [], id="a slot made already"),
+        pytest.param(schedule(status={"lastScheduleTime": SLOT.isoformat(), "runCount": 1}),
+                     {SLOT_RUN}, [], 1, [], id="a slot another writer counted already"),
+        pytest.param(schedule(run_now="a", status={"handledRunNow": "a", "runCount": 1,
+                                                   "lastScheduleTime": SLOT.isoformat()}),
+                     {now_run("a")}, [], 1, [], id="a run-now another writer counted already"),
     ],
 )  # fmt: skip
 def test_runs_made_before_a_conflict_are_counted_once(
-    body: dict[str, Any], made: set[str], runs: list[str], run_count: int, said: list[str]
+    body: dict[str, Any], made: set[Run], runs: list[str], run_count: int, said: list[str]
 ) -> None:
     d = decide(body, [], NOW, made=frozenset(made))
     assert [r.name for r in d.runs] == runs
     assert d.status.run_count == run_count
     assert reasons(d) == said
-    assert made <= {a.name for a in d.status_after(made).active}
+    names = {r.name for r in made}
+    assert names <= {a.name for a in d.status_after(names).active}

@@ -160,12 +160,12 @@ def decide(
     children: list[Child],
     now: datetime,
     *,
-    made: frozenset[str] = frozenset(),
+    made: frozenset[Run] = frozenset(),
 ) -> Decision:
     """Everything a reconcile of the JobSchedule ``body`` does, given its jobs.
 
-    ``made``: jobs this reconcile created already that ``body``'s status does not
-    count yet (its write met a newer version); they are counted as runs.
+    ``made``: runs this reconcile created already, before its status write met
+    a newer version; those ``body``'s status does not count yet are counted.
     """
     meta = body["metadata"]
     generation = meta.get("generation")
@@ -197,7 +197,8 @@ def decide(
     out.listed_active = frozenset(active)
     created = parse_time(meta.get("creationTimestamp")) or now
     step = plan(schedule, spec, status, created=created, active=active, now=now)
-    runs = status.run_count + len(made)
+    done = {run.name for run in made}
+    runs = status.run_count + sum(1 for run in made if not _counted(run, name, status))
 
     def runs_left() -> bool:
         return not spec.max_runs or runs < spec.max_runs
@@ -206,7 +207,7 @@ def decide(
     handled_run_now = status.handled_run_now
     if token and token != status.handled_run_now:
         run = Run(run_now_job_name(name, token), now, "run-now")
-        if run.name in made:
+        if run.name in done:
             out.runs.append(run)  # made already, and counted
         elif runs_left():
             out.runs.append(run)
@@ -231,12 +232,12 @@ def decide(
         )
     if step.run_slot is not None:
         slot = Run(slot_job_name(name, step.run_slot), step.run_slot, "slot")
-        if slot.name in made:
+        if slot.name in done:
             out.runs.append(slot)  # made already, and counted
         elif runs_left():  # a run-now may have taken the last
             out.runs.append(slot)
             runs += 1
-    active += [r.name for r in out.runs] + sorted(made)
+    active += [r.name for r in out.runs] + sorted(done)
     if step.missed or step.too_late:
         why = (
             f"the newest was {(now - step.last_schedule_time).total_seconds():.0f}s ago, "
@@ -285,6 +286,15 @@ def decide(
         out.status = ready("True", "Scheduled", f"next run at {step.next_time}")
     out.wake_at = step.next_time
     return out
+
+
+def _counted(run: Run, schedule: str, status: JobScheduleStatus) -> bool:
+    """``status`` counts ``run`` already (another writer recorded it)."""
+    if run.why == "slot":
+        last = status.last_schedule_time
+        return last is not None and run.scheduled_time <= last
+    handled = status.handled_run_now
+    return handled is not None and run.name == run_now_job_name(schedule, handled)
 
 
 def prune(children: list[Child], spec: JobScheduleSpec) -> list[str]:

@@ -136,16 +136,14 @@ class ScheduleReconciler:
         first), the object is read again and decided again with the jobs made so
         far counted, so that a run is never lost from ``runCount`` (``maxRuns``).
         """
-        made: set[str] = set()
+        made: set[Run] = set()
         for attempt in range(WRITE_ATTEMPTS):
             children = [Child.of(c) for c in await self._children(body)]
             decision = decide(body, children, self.clock(), made=frozenset(made))
             for name in decision.cancel:
                 await self.kube.patch_custom(BGJ_PLURAL, key[0], name, {"spec": {"cancel": True}})
             if decision.spec is not None:
-                made |= {
-                    r.name for r in decision.runs if await self._create(body, decision.spec, r)
-                }
+                made |= {r for r in decision.runs if await self._create(body, decision.spec, r)}
             for say in decision.say:
                 self.kube.emit(
                     body,
@@ -158,7 +156,7 @@ class ScheduleReconciler:
                 if await self.kube.delete_custom(BGJ_PLURAL, key[0], name):
                     log.info("pruned %s/%s (history limit)", key[0], name)
             try:
-                await self._write(body, decision.status_after(made))
+                await self._write(body, decision.status_after({r.name for r in made}))
                 break
             except Conflict:
                 if not made or attempt == WRITE_ATTEMPTS - 1:
