@@ -210,3 +210,16 @@ def test_runs_made_before_a_conflict_are_counted_once(
     assert reasons(d) == said
     names = {r.name for r in made}
     assert names <= {a.name for a in d.status_after(names).active}
+
+
+@pytest.mark.parametrize("policy", ["Forbid", "Replace"])
+def test_the_slots_own_job_is_not_another_run_in_the_way(policy: str) -> None:
+    # An earlier reconcile made the slot's job, and its status write was lost.
+    own = child(SLOT_RUN.name, "Running")
+    d = decide(schedule(concurrencyPolicy=policy), [own, child("other", "Running")], NOW)
+    assert d.cancel == (["other"] if policy == "Replace" else [])
+    assert [r.name for r in d.runs] == ([] if policy == "Forbid" else [SLOT_RUN.name])
+    alone = decide(schedule(concurrencyPolicy=policy), [own], NOW)
+    assert alone.cancel == []
+    assert [r.name for r in alone.runs] == [SLOT_RUN.name]  # its create answers 409
+    assert reasons(alone) == []

@@ -167,39 +167,17 @@ async def test_a_deletion_ends_the_wait_for_an_own_write() -> None:
     assert version(q, key) == "again"
 
 
-async def test_a_read_is_newer_than_what_the_watch_is_still_catching_up_with() -> None:
+def test_a_read_fills_only_what_the_watch_left_empty() -> None:
     key, q = ("ns", "a"), WorkQueue(workers=1)
-    q.read(key, body("read"))  # e.g. after a conflict: the watch lags
-    q.watched(key, body("older"))
+    q.read(key, body("read"))
     assert version(q, key) == "read"
-    q.watched(key, body("read"))
-    q.watched(key, body("newer"))
-    assert version(q, key) == "newer"
-    q.read(key, body("again"))  # outside a reconcile, a body is cached: left to the watch
-    assert version(q, key) == "newer"
+    q.read(key, body("second read"))  # the first is kept: the watch decides next
+    assert version(q, key) == "read"
+    q.watched(key, body("watched"))
+    assert version(q, key) == "watched"
     q.read(("ns", "b"), None)
     assert q.cached(("ns", "b")) is GONE
     assert q.cached(("ns", "c")) is FETCH
-
-
-async def test_the_echo_of_an_own_write_is_no_news_but_what_follows_is() -> None:
-    key, q = ("ns", "a"), WorkQueue(workers=1)
-    seen: list[str] = []
-
-    async def handler(k: Key, b: Any, seen_at: float) -> None:
-        seen.append(b["metadata"]["resourceVersion"])
-        if len(seen) == 1:
-            q.wrote(k, body("mine"))
-
-    q.add(key, body("first"))
-    q.start(handler, Health(faults={}))
-    await eventually(lambda: _true(seen == ["first"]), within=5)
-    q.add(key, body("older"))  # before the write: held, no reconcile
-    q.add(key, body("mine"))  # the write's echo: the reconcile decided from it
-    q.add(key, body("theirs"))  # someone else's change: reconciled
-    await eventually(lambda: _true(len(seen) >= 2), within=5)
-    await q.stop()
-    assert seen == ["first", "theirs"]
 
 
 async def test_a_write_that_changed_nothing_waits_for_no_event() -> None:
@@ -230,7 +208,7 @@ async def test_an_own_write_whose_event_never_comes_is_given_up_and_reconciled_a
     assert seen == ["first", "newer"]
 
 
-async def test_a_read_after_a_deletion_is_kept() -> None:
+def test_a_read_after_a_deletion_is_kept() -> None:
     q = WorkQueue(workers=1)
     q.watched(("ns", "a"), GONE)
     q.read(("ns", "a"), body("created again"))

@@ -195,9 +195,15 @@ def decide(
     name = meta["name"]
     active = sorted(c.name for c in children if c.active)
     out.listed_active = frozenset(active)
-    created = parse_time(meta.get("creationTimestamp")) or now
-    step = plan(schedule, spec, status, created=created, active=active, now=now)
     done = {run.name for run in made}
+    # The newest slot's own job (made by an earlier reconcile whose status write
+    # was lost) and the runs made by this one are not others running: Forbid
+    # does not skip for them, Replace does not cancel them.
+    latest = schedule.latest_at_or_before(now)
+    own = {slot_job_name(name, latest)} if latest is not None else set()
+    others = [a for a in active if a not in done | own]
+    created = parse_time(meta.get("creationTimestamp")) or now
+    step = plan(schedule, spec, status, created=created, active=others, now=now)
     runs = status.run_count + sum(1 for run in made if not _counted(run, name, status))
 
     def runs_left() -> bool:
@@ -258,7 +264,7 @@ def decide(
                 "Warning",
                 "SkippedForbid",
                 f"skipped the run at {step.last_schedule_time}: "
-                f"{', '.join(active)} still running (concurrencyPolicy Forbid)",
+                f"{', '.join(others)} still running (concurrencyPolicy Forbid)",
                 repeats=True,
             )
         )

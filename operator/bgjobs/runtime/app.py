@@ -109,15 +109,21 @@ async def cached_pages(
     after a failed reconcile) is read from the API server."""
     await asyncio.gather(*(informer.synced.wait() for informer in informers))
     keys = [key for informer in informers for key in informer.known]
+    reads = asyncio.Semaphore(16)
+
+    async def body_of(key: Key) -> Body:
+        body = work.cached(key)
+        if body is not FETCH:
+            return body
+        async with reads:  # dropped after a failed reconcile: read again
+            return await kube.get_bgjob(*key) or GONE
+
     for start in range(0, len(keys), size):
-        page = []
-        for key in keys[start : start + size]:
-            body = work.cached(key)
-            if body is FETCH:
-                body = await kube.get_bgjob(*key) or GONE
-            if isinstance(body, dict):
-                page.append(body)
-        yield page
+        chunk = keys[start : start + size]
+        bodies = [work.cached(key) for key in chunk]
+        if any(b is FETCH for b in bodies):
+            bodies = list(await asyncio.gather(*(body_of(key) for key in chunk)))
+        yield [b for b in bodies if isinstance(b, dict)]
         await asyncio.sleep(0)  # reconciles run between pages
 
 

@@ -137,21 +137,17 @@ class ScheduleReconciler:
         far counted, so that a run is never lost from ``runCount`` (``maxRuns``).
         """
         made: set[Run] = set()
+        cancelled: set[str] = set()
         for attempt in range(WRITE_ATTEMPTS):
             children = [Child.of(c) for c in await self._children(body)]
             decision = decide(body, children, self.clock(), made=frozenset(made))
             for name in decision.cancel:
-                await self.kube.patch_custom(BGJ_PLURAL, key[0], name, {"spec": {"cancel": True}})
+                if name not in cancelled:
+                    patch = {"spec": {"cancel": True}}
+                    await self.kube.patch_custom(BGJ_PLURAL, key[0], name, patch)
+                    cancelled.add(name)
             if decision.spec is not None:
                 made |= {r for r in decision.runs if await self._create(body, decision.spec, r)}
-            for say in decision.say:
-                self.kube.emit(
-                    body,
-                    type_=say.type_,
-                    reason=say.reason,
-                    message=say.message,
-                    repeats=say.repeats,
-                )
             for name in decision.prune:
                 if await self.kube.delete_custom(BGJ_PLURAL, key[0], name):
                     log.info("pruned %s/%s (history limit)", key[0], name)
@@ -162,10 +158,13 @@ class ScheduleReconciler:
                 if not made or attempt == WRITE_ATTEMPTS - 1:
                     raise  # nothing of ours to count: read afresh and start over
                 fresh = await self.kube.get_custom(PLURAL, *key)
-                self.work.read(key, fresh)
                 if fresh is None:
                     return
                 body = fresh
+        for say in decision.say:  # once, for what was decided last
+            self.kube.emit(
+                body, type_=say.type_, reason=say.reason, message=say.message, repeats=say.repeats
+            )
         if decision.wake_at is not None:
             self.timers.at(key, decision.wake_at)
         else:

@@ -7,14 +7,13 @@ at once from a fresh read.
 
 Which body is the newest is decided without comparing resourceVersions
 (the API calls them opaque): the watch delivers one object's versions in
-order, so after a reconcile's own write or read (version R) every version the
-watch delivers before R is older than R. Those are held back until R's own event
+order, so after a reconcile's own write (version R) every version the watch
+delivers before R is older than R. Those are held back until R's own event
 arrives (then they are dropped). R's event may never come (a relist passed
 it, a watch restarted): after ``AWAIT_SECONDS`` the newest held version is
 taken, and the key reconciled again; a reconcile from a version older than
 the object's current one ends in a conflict and a fresh read, never a lost
-write. Neither a held version nor the echo of a reconcile's own write makes
-the key dirty: that reconcile decided from what it wrote.
+write. A held version does not make the key dirty.
 """
 
 from __future__ import annotations
@@ -104,7 +103,6 @@ class WorkQueue:
         # and the newest body the watch delivered meanwhile (held back).
         self._awaiting: dict[Key, str] = {}
         self._held: dict[Key, dict[str, Any]] = {}
-        self._echoes: set[Key] = set()  # awaited versions a key's own reconcile made
         # Versions known while the key's reconcile runs: the one it started
         # from and those the watch delivered since.
         self._delivered: dict[Key, set[str]] = {}
@@ -158,10 +156,7 @@ class WorkQueue:
 
     def watched(self, key: Key, body: Body, *, listed: bool = False) -> bool:
         """A version from the watch (or a list): kept unless an own write is newer.
-
-        True when it is news to reconcile: not older than what is known, and not
-        the echo of a version the key's own reconcile wrote or read (that
-        reconcile decided from it already)."""
+        False when it is older than what is known (no news to reconcile)."""
         if isinstance(body, Marker):  # GONE
             self._stop_waiting(key)
             self._bodies[key] = GONE
@@ -175,45 +170,22 @@ class WorkQueue:
         if awaited is not None and awaited != version:
             self._held[key] = body  # delivered before the own write's version: older
             return False
-        echo = awaited is not None and key in self._echoes
         self._stop_waiting(key)
         self._bodies[key] = self._keep(body)
-        return not echo
+        return True
 
     def wrote(self, key: Key, body: dict[str, Any]) -> None:
         """The result of the running reconcile's own write: the newest version,
         unless its version is known already (delivered by the watch, or the one
-        the reconcile started from: a write that changed nothing)."""
-        if _version(body) not in self._delivered.get(key, ()):
-            self._newest(key, body, echo=True)
-
-    def read(self, key: Key, body: dict[str, Any] | None) -> None:
-        """An object read from the API server (None: not found): the newest
-        version, unless the watch brought it (or a newer one) meanwhile."""
-        kept = self._bodies.get(key, FETCH)
-        if body is None:
-            if kept is FETCH:
-                self._bodies[key] = GONE
-            return
-        known = self._delivered.get(key)
-        if known is None:  # read outside the key's reconcile (a child just created)
-            if kept is FETCH or kept is GONE:
-                self._newest(key, body)
-        elif _version(body) not in known:
-            self._newest(key, body, echo=True)
-
-    def _newest(self, key: Key, body: dict[str, Any], *, echo: bool = False) -> None:
-        """Keep ``body``, newer than all the watch delivered so far; the watch's
-        versions are held back until its own event comes (or for AWAIT_SECONDS).
-        ``echo``: the key's own reconcile has it, so that event is no news."""
+        the reconcile started from: a write that changed nothing). The watch's
+        versions are then held back until the write's own event comes (or for
+        AWAIT_SECONDS); that event marks the key dirty like any other."""
         version = _version(body)
+        if version in self._delivered.get(key, ()):
+            return
         self._bodies[key] = self._keep(body)
         self._awaiting[key] = version
         self._held.pop(key, None)
-        if echo:
-            self._echoes.add(key)
-        else:
-            self._echoes.discard(key)
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
@@ -224,16 +196,23 @@ class WorkQueue:
             del self._awaiting[key]
             held = self._held.pop(key, None)
             if held is not None:
+                log.info("%s/%s: version %s never came from the watch", *key, version)
                 self._bodies[key] = self._keep(held)
                 self.add(key)
 
         handle = loop.call_later(self._await_seconds, give_up)
         self._timers.add(handle)
 
+    def read(self, key: Key, body: dict[str, Any] | None) -> None:
+        """An object read from the API server (None: not found), kept where the
+        watch left nothing (or only a deletion, before it was created again);
+        whatever the watch brings next replaces it."""
+        if self._bodies.get(key, FETCH) in (FETCH, GONE):
+            self._bodies[key] = GONE if body is None else self._keep(body)
+
     def _stop_waiting(self, key: Key) -> None:
         self._awaiting.pop(key, None)
         self._held.pop(key, None)
-        self._echoes.discard(key)
 
     def cached(self, key: Key) -> Body:
         kept = self._bodies.get(key, FETCH)
@@ -265,6 +244,7 @@ class WorkQueue:
     async def stop(self) -> None:
         for handle in self._timers:
             handle.cancel()
+        self._timers.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
