@@ -227,7 +227,11 @@ class Runtime:
         )
         schedules = WorkQueue(workers=2)
         timers = Timers(schedules.add, utcnow)
-        children = Children(work, lambda: bool(informers) and all(i.listed for i in informers))
+
+        async def synced() -> object:
+            return await asyncio.gather(*(informer.synced.wait() for informer in informers))
+
+        children = Children(work, synced)
         schedule_reconciler = ScheduleReconciler(kube, schedules, timers, children, utcnow)
         rt = cls(
             settings,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from bgjobs.manifests.scheduled_job import scheduled_job
 from bgjobs.models.backgroundjob import PLURAL as BGJ_PLURAL
 from bgjobs.models.jobschedule import KIND, PLURAL, JobScheduleSpec, JobScheduleStatus
 from bgjobs.runtime.workqueue import FETCH, GONE, Body, Key, Marker, Requeue, WorkQueue
-from bgjobs.vocabulary import LABEL_SCHEDULE, READY, label_value
+from bgjobs.vocabulary import READY
 
 log = logging.getLogger(__name__)
 #: A status write that meets a newer version, after jobs were created: tries.
@@ -65,18 +65,14 @@ class Children:
     """Each JobSchedule's BackgroundJobs, from the operator's own cache of them
     (kept current by their watch): no LIST per schedule event.
 
-    Until every watch of BackgroundJobs has listed once, :attr:`ready` is false
-    and the schedules list their children from the API server.
+    A schedule's reconcile waits (:meth:`synced`) until every watch of
+    BackgroundJobs has listed once, at the start: before, the index is partial.
     """
 
-    def __init__(self, jobs: WorkQueue, listed: Callable[[], bool]) -> None:
+    def __init__(self, jobs: WorkQueue, synced: Callable[[], Awaitable[object]]) -> None:
         self.jobs = jobs
-        self._listed = listed
+        self.synced = synced
         self._by_owner: dict[str, set[Key]] = {}
-
-    @property
-    def ready(self) -> bool:
-        return self._listed()
 
     def seen(self, kind: str, obj: dict[str, Any]) -> None:
         """A BackgroundJob event (:meth:`Runtime.on_bgjob`): index it under its schedule."""
@@ -171,17 +167,8 @@ class ScheduleReconciler:
             self.timers.cancel(key)
 
     async def _children(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        meta = body["metadata"]
-        if self.children.ready:
-            return self.children.of(meta["uid"])
-        listed = await self.kube.list_custom(
-            BGJ_PLURAL, meta["namespace"], f"{LABEL_SCHEDULE}={label_value(meta['name'])}"
-        )
-        return [
-            c
-            for c in listed
-            if any(r.get("uid") == meta["uid"] for r in c["metadata"].get("ownerReferences") or [])
-        ]
+        await self.children.synced()
+        return self.children.of(body["metadata"]["uid"])
 
     async def _create(self, body: dict[str, Any], spec: JobScheduleSpec, run: Run) -> bool:
         meta = body["metadata"]
